@@ -1,0 +1,246 @@
+// Packed, register-blocked single-precision matrix product (the only big loop in training).
+//
+//   C[M×N] = alpha · op(A)[M×K] · op(B)[K×N] + beta · C        row-major, beta ∈ {0, 1}
+//
+//   op(A)[i][p] = transA ? A[p·lda + i] : A[i·lda + p]
+//   op(B)[p][j] = transB ? B[j·ldb + p] : B[p·ldb + j]
+//
+// Training needs three orientations of the same product and all are this one routine:
+//   x·W   (forward)            transA=0 transB=0
+//   g·Wᵀ  (input gradient)     transA=0 transB=1
+//   xᵀ·g  (weight gradient)    transA=1 transB=0
+//
+// Scheme (GotoBLAS/BLIS): for each block of KC along K, op(B) is packed into panels of NR=8
+// columns ([p][8] contiguous) and op(A) into blocks of MC rows cut in panels of MR=4 rows
+// ([p][4] contiguous). The micro-kernel keeps a 4×8 tile of C in eight f32x4 registers and,
+// per p, does one 4-float load of A broadcast lane by lane, two 4-float loads of B and eight
+// multiply-adds (fused with relaxed SIMD). Packing zero-pads ragged edges, so the micro-kernel
+// always runs full tiles; edge tiles are written through a small buffer, only the valid part.
+//
+// Nothing is allocated: `work` points at scratch memory owned by the caller, at least
+// gemmWorkFloats(M, N, K) floats (see that function).
+
+import { madd } from "./simd";
+
+const MR: i32 = 4;
+const NR: i32 = 8;
+const KC: i32 = 256;
+const MC: i32 = 128;
+
+// Scratch floats needed by gemm for these sizes: packed B block + packed A block + one tile.
+export function gemmWorkFloats(M: i32, N: i32, K: i32): i32 {
+  const kc = min(K, KC);
+  const mc = min(roundUp(M, MR), MC);
+  return kc * roundUp(N, NR) + kc * mc + MR * NR;
+}
+
+@inline function roundUp(x: i32, m: i32): i32 {
+  return ((x + m - 1) / m) * m;
+}
+
+// Packs op(B)[p0..p0+kc)[0..N) into panels: Bp[jp][p][c] = op(B)[p0+p][jp·NR+c] (0 past N).
+function packB(transB: i32, N: i32, kc: i32, p0: i32, B: usize, ldb: i32, Bp: usize): void {
+  const panel: usize = <usize>kc * NR * 4; // bytes of one packed panel
+  if (!transB) {
+    // Walk B row by row (contiguous reads); each row scatters 8-float pieces to the panels.
+    const nFull = N & ~(NR - 1);
+    for (let p = 0; p < kc; p++) {
+      const src = B + <usize>(p0 + p) * ldb * 4;
+      let dst = Bp + <usize>p * NR * 4;
+      for (let j0 = 0; j0 < nFull; j0 += NR) {
+        v128.store(dst, v128.load(src + (<usize>j0 << 2)));
+        v128.store(dst, v128.load(src + (<usize>j0 << 2), 16), 16);
+        dst += panel;
+      }
+      if (nFull < N) {
+        for (let c = 0; c < NR; c++) {
+          store<f32>(dst + c * 4, nFull + c < N ? load<f32>(src + (<usize>(nFull + c) << 2)) : 0);
+        }
+      }
+    }
+    return;
+  }
+  // op(B)[p][j] = B[j·ldb + p]: column j of op(B) is a contiguous row of B.
+  for (let j0 = 0; j0 < N; j0 += NR) {
+    const nr = min(NR, N - j0);
+    for (let c = 0; c < NR; c++) {
+      let dst = Bp + c * 4;
+      if (c < nr) {
+        let src = B + (<usize>(j0 + c) * ldb + p0) * 4;
+        for (let p = 0; p < kc; p++) {
+          store<f32>(dst, load<f32>(src));
+          dst += NR * 4;
+          src += 4;
+        }
+      } else {
+        for (let p = 0; p < kc; p++) {
+          store<f32>(dst, 0);
+          dst += NR * 4;
+        }
+      }
+    }
+    Bp += panel;
+  }
+}
+
+// Packs op(A)[i0..i0+mc)[p0..p0+kc) into panels: Ap[ip][p][r] = op(A)[i0+ip·MR+r][p0+p].
+function packA(transA: i32, mc: i32, kc: i32, i0: i32, p0: i32, A: usize, lda: i32, Ap: usize): void {
+  for (let r0 = 0; r0 < mc; r0 += MR) {
+    const mr = min(MR, mc - r0);
+    if (transA) {
+      // op(A)[i][p] = A[p·lda + i]: the MR values for one p are contiguous in A.
+      let src = A + (<usize>p0 * lda + i0 + r0) * 4;
+      if (mr == MR) {
+        for (let p = 0; p < kc; p++) {
+          v128.store(Ap, v128.load(src));
+          Ap += MR * 4;
+          src += <usize>lda * 4;
+        }
+      } else {
+        for (let p = 0; p < kc; p++) {
+          for (let r = 0; r < MR; r++) store<f32>(Ap + r * 4, r < mr ? load<f32>(src + r * 4) : 0);
+          Ap += MR * 4;
+          src += <usize>lda * 4;
+        }
+      }
+    } else {
+      for (let r = 0; r < MR; r++) {
+        let dst = Ap + r * 4;
+        if (r < mr) {
+          let src = A + (<usize>(i0 + r0 + r) * lda + p0) * 4;
+          let p = 0;
+          for (; p + 4 <= kc; p += 4) {
+            const v = v128.load(src);
+            store<f32>(dst, f32x4.extract_lane(v, 0));
+            store<f32>(dst, f32x4.extract_lane(v, 1), MR * 4);
+            store<f32>(dst, f32x4.extract_lane(v, 2), MR * 8);
+            store<f32>(dst, f32x4.extract_lane(v, 3), MR * 12);
+            dst += MR * 16;
+            src += 16;
+          }
+          for (; p < kc; p++) {
+            store<f32>(dst, load<f32>(src));
+            dst += MR * 4;
+            src += 4;
+          }
+        } else {
+          for (let p = 0; p < kc; p++) {
+            store<f32>(dst, 0);
+            dst += MR * 4;
+          }
+        }
+      }
+      Ap += <usize>kc * MR * 4;
+    }
+  }
+}
+
+// One MR×NR tile: acc = Σ_p Ap[p][0..4) ⊗ Bp[p][0..8), then C = alpha·acc + beta·C on the
+// valid mr×nr corner. Full tiles store straight into C; edge tiles go through `tile`.
+@inline function microKernel(
+  kc: i32, Ap: usize, Bp: usize, alpha: f32, beta: f32,
+  C: usize, ldc: i32, mr: i32, nr: i32, tile: usize,
+): void {
+  let c00 = f32x4.splat(0), c01 = f32x4.splat(0);
+  let c10 = f32x4.splat(0), c11 = f32x4.splat(0);
+  let c20 = f32x4.splat(0), c21 = f32x4.splat(0);
+  let c30 = f32x4.splat(0), c31 = f32x4.splat(0);
+  let a = Ap, b = Bp;
+  for (let p = 0; p < kc; p++) {
+    const b0 = v128.load(b);
+    const b1 = v128.load(b, 16);
+    let ar = v128.load32_splat(a);
+    c00 = madd(ar, b0, c00);
+    c01 = madd(ar, b1, c01);
+    ar = v128.load32_splat(a, 4);
+    c10 = madd(ar, b0, c10);
+    c11 = madd(ar, b1, c11);
+    ar = v128.load32_splat(a, 8);
+    c20 = madd(ar, b0, c20);
+    c21 = madd(ar, b1, c21);
+    ar = v128.load32_splat(a, 12);
+    c30 = madd(ar, b0, c30);
+    c31 = madd(ar, b1, c31);
+    a += MR * 4;
+    b += NR * 4;
+  }
+  const va = f32x4.splat(alpha);
+  const full = mr == MR && nr == NR;
+  const out = full ? C : tile;
+  const ld: usize = full ? <usize>ldc * 4 : NR * 4;
+  if (full && beta != 0) {
+    let row = out;
+    v128.store(row, f32x4.add(v128.load(row), f32x4.mul(va, c00)));
+    v128.store(row, f32x4.add(v128.load(row, 16), f32x4.mul(va, c01)), 16);
+    row += ld;
+    v128.store(row, f32x4.add(v128.load(row), f32x4.mul(va, c10)));
+    v128.store(row, f32x4.add(v128.load(row, 16), f32x4.mul(va, c11)), 16);
+    row += ld;
+    v128.store(row, f32x4.add(v128.load(row), f32x4.mul(va, c20)));
+    v128.store(row, f32x4.add(v128.load(row, 16), f32x4.mul(va, c21)), 16);
+    row += ld;
+    v128.store(row, f32x4.add(v128.load(row), f32x4.mul(va, c30)));
+    v128.store(row, f32x4.add(v128.load(row, 16), f32x4.mul(va, c31)), 16);
+  } else {
+    let row = out;
+    v128.store(row, f32x4.mul(va, c00));
+    v128.store(row, f32x4.mul(va, c01), 16);
+    row += ld;
+    v128.store(row, f32x4.mul(va, c10));
+    v128.store(row, f32x4.mul(va, c11), 16);
+    row += ld;
+    v128.store(row, f32x4.mul(va, c20));
+    v128.store(row, f32x4.mul(va, c21), 16);
+    row += ld;
+    v128.store(row, f32x4.mul(va, c30));
+    v128.store(row, f32x4.mul(va, c31), 16);
+  }
+  if (!full) {
+    for (let r = 0; r < mr; r++) {
+      const dst = C + <usize>r * ldc * 4;
+      const src = tile + <usize>r * NR * 4;
+      for (let c = 0; c < nr; c++) {
+        const v = load<f32>(src + c * 4);
+        store<f32>(dst + c * 4, beta != 0 ? load<f32>(dst + c * 4) + v : v);
+      }
+    }
+  }
+}
+
+export function gemm(
+  transA: i32, transB: i32, M: i32, N: i32, K: i32,
+  alpha: f32, A: usize, lda: i32, B: usize, ldb: i32,
+  beta: f32, C: usize, ldc: i32, work: usize,
+): void {
+  if (M <= 0 || N <= 0) return;
+  if (K <= 0) {
+    // Empty sum: C = beta·C.
+    if (beta == 0) {
+      for (let i = 0; i < M; i++) memory.fill(C + <usize>i * ldc * 4, 0, <usize>N * 4);
+    }
+    return;
+  }
+  const Bp = work;
+  const Ap = Bp + <usize>min(K, KC) * roundUp(N, NR) * 4;
+  const tile = Ap + <usize>min(K, KC) * min(roundUp(M, MR), MC) * 4;
+  for (let p0 = 0; p0 < K; p0 += KC) {
+    const kc = min(KC, K - p0);
+    const b = p0 == 0 ? beta : <f32>1;
+    packB(transB, N, kc, p0, B, ldb, Bp);
+    for (let i0 = 0; i0 < M; i0 += MC) {
+      const mc = min(MC, M - i0);
+      packA(transA, mc, kc, i0, p0, A, lda, Ap);
+      for (let j0 = 0; j0 < N; j0 += NR) {
+        const nr = min(NR, N - j0);
+        const bp = Bp + <usize>j0 * kc * 4;
+        for (let r0 = 0; r0 < mc; r0 += MR) {
+          const mr = min(MR, mc - r0);
+          microKernel(
+            kc, Ap + <usize>r0 * kc * 4, bp, alpha, b,
+            C + (<usize>(i0 + r0) * ldc + j0) * 4, ldc, mr, nr, tile,
+          );
+        }
+      }
+    }
+  }
+}

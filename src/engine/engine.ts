@@ -1,0 +1,414 @@
+// The engine: lives in a worker (workers/engine.worker.ts), owns datasets, weights, adapters and
+// optimizer state, and runs whole loops of steps per call. The main thread talks to it through
+// Comlink (src/session.ts); tests may also call it in-process. Numbers cross this boundary
+// rarely: a dataset once, then one call per training run, with a progress callback every N steps.
+
+import type { Buf, Kernels } from './kernels.js';
+import { ReferenceKernels } from './reference-kernels.js';
+import { WasmKernels } from './wasm-kernels.js';
+import { compileKernels, pickFlavour } from './wasm-loader.js';
+import { normal, Stream, streamKey, uniform, uniformInt } from './rng.js';
+import {
+  adamStep, allocGrads, backward, createAdam, createWorkspace, dropoutPlan, forward, freeAdam, freeGrads,
+  freeWorkspace, gradList, layers, lossAndGrad, trainableParams,
+  type AdamState, type Grads, type ModelState, type Workspace,
+} from './step.js';
+import { NumericalError, ShapeError, StateError, OptionError } from '../errors.js';
+import { moduleNames, resolveLoraConfig, resolveMlpOptions, resolveTrainOptions } from '../options.js';
+import type {
+  DatasetInfo, DatasetSpec, EngineInfo, EngineOptions, EvalResult, LoraConfig, MlpOptions, ModelInfo,
+  TrainOptions, TrainProgress, TrainResult,
+} from '../types.js';
+
+interface Dataset {
+  info: DatasetInfo;
+  images: Buf;
+  labels: Buf;
+  hostLabels: Uint8Array;
+}
+
+interface Model {
+  state: ModelState;
+  /** Adam state of whatever trains now (base weights before loraize, adapters after). */
+  adam: AdamState | null;
+  grads: Grads | null;
+  ws: Workspace | null;
+  targetModules: string[];
+  loraInit: 'peft' | 'reference';
+}
+
+export type ProgressCallback = (p: TrainProgress) => void | Promise<void>;
+
+const isNode = typeof process !== 'undefined' && !!process.versions?.node;
+
+export class Engine {
+  private k!: Kernels;
+  private info!: EngineInfo;
+  private readonly datasets = new Map<number, Dataset>();
+  private readonly models = new Map<number, Model>();
+  private nextId = 1;
+  private readonly aborted = new Set<number>();
+
+  /** Creates an engine on a given kernel set (tests) or, with init(), on the best available one. */
+  constructor(kernels?: Kernels) {
+    if (kernels) this.useKernels(kernels, 'reference', null);
+  }
+
+  async init(opts: EngineOptions = {}): Promise<EngineInfo> {
+    if (this.k) return this.info;
+    const backend = opts.backend ?? 'wasm';
+    if (backend === 'reference') {
+      this.useKernels(new ReferenceKernels('f32'), 'reference', null);
+    } else if (backend === 'wasm') {
+      const flavour = pickFlavour(opts.simd ?? 'auto');
+      this.useKernels(await WasmKernels.create(await compileKernels(flavour), flavour), 'wasm', flavour);
+    } else {
+      throw new OptionError(`backend must be "wasm" or "reference", got ${JSON.stringify(backend)}`);
+    }
+    return this.info;
+  }
+
+  private useKernels(k: Kernels, backend: EngineInfo['backend'], simd: EngineInfo['simd']): void {
+    this.k = k;
+    this.info = { backend, kernels: k.name, simd, threads: 1, runtime: isNode ? 'node' : 'browser' };
+  }
+
+  get kernels(): Kernels {
+    return this.k;
+  }
+
+  getInfo(): EngineInfo {
+    return this.info;
+  }
+
+  // ---- datasets ------------------------------------------------------------------------------
+
+  addDataset(spec: DatasetSpec): DatasetInfo {
+    const { images, labels, rowLen } = spec;
+    const numClasses = spec.numClasses ?? 10;
+    const pixelScale = spec.pixelScale ?? 1;
+    if (!(images instanceof Uint8Array) || !(labels instanceof Uint8Array)) {
+      throw new ShapeError('a dataset needs images and labels as Uint8Array (pixels 0..255, one label byte per image)');
+    }
+    if (!Number.isSafeInteger(rowLen) || rowLen < 1) throw new ShapeError(`rowLen must be a positive integer, got ${rowLen}`);
+    if (!Number.isSafeInteger(numClasses) || numClasses < 2 || numClasses > 256) throw new ShapeError(`numClasses must be an integer in 2..256, got ${numClasses}`);
+    if (!Number.isFinite(pixelScale) || pixelScale <= 0) throw new OptionError(`pixelScale must be a finite number > 0, got ${pixelScale}`);
+    const count = labels.length;
+    if (count === 0) throw new ShapeError('a dataset needs at least one image');
+    if (images.length !== count * rowLen) {
+      throw new ShapeError(`images hold ${images.length} bytes but ${count} labels × ${rowLen} pixels = ${count * rowLen} were expected`);
+    }
+    const classCounts = new Array(numClasses).fill(0);
+    for (let i = 0; i < count; i++) {
+      if (labels[i] >= numClasses) throw new ShapeError(`label ${labels[i]} at index ${i} is outside 0..${numClasses - 1}`);
+      classCounts[labels[i]]++;
+    }
+    const imgBuf = this.k.alloc('u8', images.length);
+    this.k.write(imgBuf, images);
+    const labBuf = this.k.alloc('u8', count);
+    this.k.write(labBuf, labels);
+    const info: DatasetInfo = { id: this.nextId++, count, rowLen, numClasses, pixelScale, classCounts };
+    this.datasets.set(info.id, { info, images: imgBuf, labels: labBuf, hostLabels: labels.slice() });
+    return info;
+  }
+
+  removeDataset(id: number): void {
+    const d = this.dataset(id);
+    this.k.free(d.images);
+    this.k.free(d.labels);
+    this.datasets.delete(id);
+  }
+
+  private dataset(id: number): Dataset {
+    const d = this.datasets.get(id);
+    if (!d) throw new StateError(`dataset ${id} does not exist in this engine (removed, or from another session)`);
+    return d;
+  }
+
+  // ---- models --------------------------------------------------------------------------------
+
+  createMlp(opts: MlpOptions = {}): number {
+    const o = resolveMlpOptions(opts);
+    const W = o.layers.slice(0, -1).map((nIn, l) => {
+      // uniform(−1, 1) / sqrt(in·out), element i of the init stream of layer l.
+      const nOut = o.layers[l + 1];
+      const key = streamKey(o.seed, Stream.init, 0, l);
+      const bound = 1 / Math.sqrt(nIn * nOut);
+      const host = new Float32Array(nIn * nOut);
+      for (let i = 0; i < host.length; i++) host[i] = (2 * uniform(key, i) - 1) * bound;
+      const buf = this.k.alloc('f32', host.length);
+      this.k.write(buf, host);
+      return buf;
+    });
+    const id = this.nextId++;
+    this.models.set(id, {
+      state: { sizes: o.layers, dropout: o.dropout, seed: o.seed, W, lora: null, step: 0 },
+      adam: null, grads: null, ws: null, targetModules: [], loraInit: 'peft',
+    });
+    return id;
+  }
+
+  disposeModel(id: number): void {
+    const m = this.model(id);
+    this.releaseTraining(m);
+    for (const w of m.state.W) this.k.free(w);
+    if (m.state.lora) for (const b of [...m.state.lora.A, ...m.state.lora.B]) if (b) this.k.free(b);
+    this.models.delete(id);
+  }
+
+  private model(id: number): Model {
+    const m = this.models.get(id);
+    if (!m) throw new StateError(`model ${id} does not exist in this engine (disposed, or from another session)`);
+    return m;
+  }
+
+  private releaseTraining(m: Model): void {
+    if (m.adam) freeAdam(this.k, m.adam);
+    if (m.grads) freeGrads(this.k, m.grads);
+    if (m.ws) freeWorkspace(this.k, m.ws);
+    m.adam = null;
+    m.grads = null;
+    m.ws = null;
+  }
+
+  private workspace(m: Model, rows: number): Workspace {
+    if (m.ws && m.ws.capacity >= rows) return m.ws;
+    if (m.ws) freeWorkspace(this.k, m.ws);
+    m.ws = createWorkspace(this.k, m.state, rows);
+    return m.ws;
+  }
+
+  modelInfo(id: number): ModelInfo {
+    const m = this.model(id);
+    const s = m.state;
+    const total = s.W.reduce((a, w) => a + w.length, 0);
+    const trainable = s.lora ? trainableParams(s).reduce((a, b) => a + b.length, 0) : total;
+    return {
+      layers: s.sizes.slice(), dropout: s.dropout, seed: s.seed, step: s.step,
+      lora: s.lora ? { r: s.lora.r, alpha: s.lora.alpha, targetModules: m.targetModules.slice(), init: m.loraInit } : null,
+      params: s.lora ? { frozen: total, trainable, total: total + trainable } : { frozen: 0, trainable, total },
+    };
+  }
+
+  /**
+   * Adds LoRA adapters with PEFT's meaning (A r×in, B out×r, update (α/r)·B·A) and freezes the
+   * base weights. init 'peft': A uniform ±1/√in (PEFT's kaiming_uniform(a=√5)), B zero;
+   * init 'reference': A zero, B standard normal. Output is unchanged at step 0 either way.
+   */
+  loraize(id: number, config: LoraConfig = {}): ModelInfo {
+    const m = this.model(id);
+    if (m.state.lora) throw new StateError('this model already has LoRA adapters (merge them into a new model first)');
+    const c = resolveLoraConfig(config, m.state.sizes);
+    const names = moduleNames(layers(m.state));
+    const A: (Buf | null)[] = [], B: (Buf | null)[] = [];
+    names.forEach((name, l) => {
+      if (!c.targetModules.includes(name)) { A.push(null); B.push(null); return; }
+      const nIn = m.state.sizes[l], nOut = m.state.sizes[l + 1];
+      const key = streamKey(m.state.seed, Stream.loraInit, 0, l);
+      const a = this.k.alloc('f32', c.r * nIn); // zero-filled
+      const b = this.k.alloc('f32', nOut * c.r);
+      if (c.init === 'peft') {
+        const bound = 1 / Math.sqrt(nIn);
+        this.k.write(a, Float32Array.from({ length: c.r * nIn }, (_, i) => (2 * uniform(key, i) - 1) * bound));
+      } else {
+        this.k.write(b, Float32Array.from({ length: nOut * c.r }, (_, i) => normal(key, i)));
+      }
+      A.push(a);
+      B.push(b);
+    });
+    this.releaseTraining(m); // the base optimizer state and ∂W buffers are not needed any more
+    m.state.lora = { r: c.r, alpha: c.alpha, scale: c.alpha / c.r, A, B };
+    m.targetModules = c.targetModules;
+    m.loraInit = c.init;
+    return this.modelInfo(id);
+  }
+
+  // ---- training ------------------------------------------------------------------------------
+
+  abort(runId: number): void {
+    this.aborted.add(runId);
+  }
+
+  async train(id: number, datasetId: number, opts: TrainOptions, runId = 0, onProgress?: ProgressCallback): Promise<TrainResult> {
+    const m = this.model(id);
+    const d = this.dataset(datasetId);
+    const s = m.state;
+    const o = resolveTrainOptions(opts, d.info.numClasses, !!s.lora);
+    if (d.info.rowLen !== s.sizes[0]) throw new ShapeError(`the dataset has ${d.info.rowLen} values per image but the model's input layer takes ${s.sizes[0]}`);
+    if (d.info.numClasses > s.sizes[s.sizes.length - 1]) throw new ShapeError(`the dataset has ${d.info.numClasses} classes but the model outputs ${s.sizes[s.sizes.length - 1]}`);
+    const pool = this.pool(d, o.classes);
+    const mode = s.lora ? 'lora' : 'full';
+    const k = this.k;
+    const b = o.batchSize;
+    const ws = this.workspace(m, b);
+    if (!m.grads) m.grads = allocGrads(k, s);
+    if (!m.adam) m.adam = createAdam(k, trainableParams(s));
+    const params = trainableParams(s), grads = gradList(s, m.grads);
+    const adamCfg = { lr: o.lr, beta1: o.beta1, beta2: o.beta2, eps: o.eps };
+    const idx = new Int32Array(b);
+    const losses = new Float32Array(o.steps);
+
+    const t0 = now();
+    let lastYield = t0, lastReport = t0, lossSinceReport = 0, stepsSinceReport = 0;
+    let done = 0;
+    try {
+      for (; done < o.steps; done++) {
+        // Batch: b rows uniformly with replacement from the pool (the reference's sampling).
+        const key = streamKey(s.seed, Stream.batch, s.step);
+        for (let i = 0; i < b; i++) idx[i] = pool[uniformInt(key, i, pool.length)];
+        k.write(ws.idx, idx);
+        k.gatherRows(d.images, d.labels, s.sizes[0], ws.idx, b, d.info.pixelScale, ws.x, ws.labels);
+        const drop = dropoutPlan(s, s.step);
+        forward(k, s, ws, b, drop);
+        const loss = lossAndGrad(k, s, ws, b);
+        if (!Number.isFinite(loss)) {
+          throw new NumericalError(`the loss became ${loss} at step ${done + 1} of this run (model step ${s.step + 1}); the step was not applied. Lower the learning rate (lr = ${o.lr}) or the pixel scale.`);
+        }
+        backward(k, s, ws, b, drop, m.grads, mode);
+        adamStep(k, params, grads, m.adam, adamCfg);
+        s.step++;
+        losses[done] = loss;
+        lossSinceReport += loss;
+        stepsSinceReport++;
+
+        const t = now();
+        if (onProgress && ((done + 1) % o.progressEvery === 0 || done + 1 === o.steps)) {
+          await onProgress({
+            step: done + 1, steps: o.steps, loss: lossSinceReport / stepsSinceReport,
+            stepsPerSecond: (1000 * stepsSinceReport) / Math.max(t - lastReport, 1e-3),
+            elapsedSeconds: (t - t0) / 1000,
+          });
+          lossSinceReport = 0;
+          stepsSinceReport = 0;
+          lastReport = now();
+          lastYield = lastReport;
+        } else if (t - lastYield > 50) {
+          await yieldToEventLoop(); // lets abort() and other messages in
+          lastYield = now();
+        }
+        if (this.aborted.has(runId)) { done++; break; }
+      }
+    } finally {
+      this.aborted.delete(runId);
+    }
+    return { steps: done, aborted: done < o.steps, losses: losses.slice(0, done), seconds: (now() - t0) / 1000, mode };
+  }
+
+  /** Row indices eligible for batches: all, or those whose label is in `classes`. */
+  private pool(d: Dataset, classes: number[] | null): Int32Array {
+    if (!classes) return Int32Array.from({ length: d.info.count }, (_, i) => i);
+    const want = new Set(classes);
+    const out: number[] = [];
+    for (let i = 0; i < d.info.count; i++) if (want.has(d.hostLabels[i])) out.push(i);
+    if (out.length === 0) throw new OptionError(`no training image has a label in [${classes.join(', ')}]`);
+    return Int32Array.from(out);
+  }
+
+  // ---- evaluation ----------------------------------------------------------------------------
+
+  evaluate(id: number, datasetId: number, batchSize = 1000): EvalResult {
+    const m = this.model(id);
+    const d = this.dataset(datasetId);
+    const s = m.state;
+    if (d.info.rowLen !== s.sizes[0]) throw new ShapeError(`the dataset has ${d.info.rowLen} values per image but the model's input layer takes ${s.sizes[0]}`);
+    const classes = s.sizes[s.sizes.length - 1];
+    if (d.info.numClasses > classes) throw new ShapeError(`the dataset has ${d.info.numClasses} classes but the model outputs ${classes}`);
+    const t0 = now();
+    const k = this.k;
+    const chunk = Math.min(batchSize, d.info.count);
+    const ws = this.workspace(m, chunk);
+    const n = d.info.numClasses;
+    const confusion = Array.from({ length: n }, () => new Array(n).fill(0));
+    const predictions = new Int32Array(d.info.count);
+    let lossSum = 0;
+    for (let start = 0; start < d.info.count; start += chunk) {
+      const rows = Math.min(chunk, d.info.count - start);
+      k.write(ws.idx, Int32Array.from({ length: rows }, (_, i) => start + i));
+      k.gatherRows(d.images, d.labels, s.sizes[0], ws.idx, rows, d.info.pixelScale, ws.x, ws.labels);
+      forward(k, s, ws, rows, null);
+      lossSum += k.logSoftmaxNll(ws.h[layers(s)], ws.labels, rows, classes, null, 0, ws.argmax);
+      predictions.set(k.read(ws.argmax, rows) as Int32Array, start);
+    }
+    let correct = 0;
+    for (let i = 0; i < d.info.count; i++) {
+      const t = d.hostLabels[i], p = predictions[i];
+      if (p < n) confusion[t][p]++;
+      if (t === p) correct++;
+    }
+    const perClass = d.info.classCounts.slice();
+    const mislabeled = perClass.map((c, t) => c - (confusion[t][t] ?? 0));
+    return {
+      accuracy: correct / d.info.count, loss: lossSum / d.info.count, count: d.info.count,
+      confusion, mislabeled, perClass, predictions, seconds: (now() - t0) / 1000,
+    };
+  }
+
+  /** Logits for `n` rows of already-scaled input (row-major n × input width). */
+  predict(id: number, x: Float32Array, n: number): Float32Array {
+    const m = this.model(id);
+    const s = m.state;
+    if (!Number.isSafeInteger(n) || n < 1 || x.length !== n * s.sizes[0]) {
+      throw new ShapeError(`predict expects n × ${s.sizes[0]} inputs; got ${x.length} values for n = ${n}`);
+    }
+    const ws = this.workspace(m, n);
+    this.k.write(ws.x, x);
+    forward(this.k, s, ws, n, null);
+    return this.k.read(ws.h[layers(s)], n * s.sizes[s.sizes.length - 1]) as Float32Array;
+  }
+
+  // ---- weights -------------------------------------------------------------------------------
+
+  /** Copies of the weights: W[l] in×out (row-major), A[l] r×in, B[l] out×r. */
+  readWeights(id: number): { W: Float32Array[]; A: (Float32Array | null)[]; B: (Float32Array | null)[] } {
+    const s = this.model(id).state;
+    const rd = (b: Buf | null) => (b ? (this.k.read(b) as Float32Array) : null);
+    return { W: s.W.map((w) => rd(w)!), A: s.lora?.A.map(rd) ?? [], B: s.lora?.B.map(rd) ?? [] };
+  }
+
+  /** Replaces base weights (refused once frozen) and/or adapter factors; all shapes checked first. */
+  writeWeights(id: number, w: { W?: Float32Array[]; A?: (Float32Array | null)[]; B?: (Float32Array | null)[] }): void {
+    const m = this.model(id);
+    const s = m.state;
+    const check = (what: string, got: Float32Array[] | (Float32Array | null)[] | undefined, want: (Buf | null)[]) => {
+      if (!got) return;
+      if (got.length !== want.length) throw new ShapeError(`${what}: expected ${want.length} matrices, got ${got.length}`);
+      got.forEach((g, l) => {
+        const n = want[l]?.length ?? 0;
+        if ((g?.length ?? 0) !== n) throw new ShapeError(`${what}[${l}]: expected ${n} values, got ${g?.length ?? 0}`);
+      });
+    };
+    if (w.W && s.lora) throw new StateError('the base weights are frozen (the model has LoRA adapters); merge into a new model to change them');
+    check('W', w.W, s.W);
+    if ((w.A || w.B) && !s.lora) throw new StateError('the model has no LoRA adapters to write');
+    check('A', w.A, s.lora?.A ?? []);
+    check('B', w.B, s.lora?.B ?? []);
+    w.W?.forEach((v, l) => this.k.write(s.W[l], v));
+    w.A?.forEach((v, l) => v && this.k.write(s.lora!.A[l]!, v));
+    w.B?.forEach((v, l) => v && this.k.write(s.lora!.B[l]!, v));
+  }
+
+  /** SHA-256 (hex) of the base weights' f32 bytes, layer by layer: proves frozen means frozen. */
+  async frozenHash(id: number): Promise<string> {
+    const s = this.model(id).state;
+    const parts = s.W.map((w) => this.k.read(w) as Float32Array);
+    const all = new Uint8Array(parts.reduce((a, p) => a + p.byteLength, 0));
+    let o = 0;
+    for (const p of parts) { all.set(new Uint8Array(p.buffer, p.byteOffset, p.byteLength), o); o += p.byteLength; }
+    const digest = await crypto.subtle.digest('SHA-256', all);
+    return Array.from(new Uint8Array(digest), (x) => x.toString(16).padStart(2, '0')).join('');
+  }
+}
+
+function now(): number {
+  return performance.now();
+}
+
+function yieldToEventLoop(): Promise<void> {
+  if (typeof setImmediate === 'function') return new Promise((r) => setImmediate(r));
+  return new Promise((r) => {
+    const ch = new MessageChannel();
+    ch.port1.onmessage = () => { ch.port1.close(); r(); };
+    ch.port2.postMessage(null);
+  });
+}
+

@@ -1,0 +1,86 @@
+// Handle to a model inside the engine worker: the TF.js/PEFT-shaped surface users call.
+import * as Comlink from 'comlink';
+import { AbortError, StateError } from './errors.js';
+import type { Dataset, Session } from './session.js';
+import type { EvalResult, LoraConfig, ModelInfo, ParamCounts, TrainOptions, TrainProgress, TrainResult } from './types.js';
+
+export interface TrainCallOptions extends TrainOptions {
+  /** Called every `progressEvery` steps; training waits for a returned promise. */
+  onProgress?: (p: TrainProgress) => void | Promise<void>;
+  /** Stops the run between two steps; the promise then rejects with AbortError. */
+  signal?: AbortSignal;
+}
+
+let nextRunId = 1;
+
+export class Mlp {
+  constructor(readonly session: Session, readonly id: number) {}
+
+  private check(data: Dataset): void {
+    if (data.session !== this.session) throw new StateError('this dataset belongs to another session than the model');
+  }
+
+  /**
+   * Trains with Adam for `steps` steps on batches drawn uniformly with replacement from `data`
+   * (only rows of `classes` if given). Before loraize() this trains every weight; after, only the
+   * adapters. Rejects with AbortError when `signal` fires; the model then holds the state after the
+   * last completed step (error.stepsCompleted), never a half-applied one.
+   */
+  async train(data: Dataset, opts: TrainCallOptions): Promise<TrainResult> {
+    this.check(data);
+    const { onProgress, signal, ...rest } = opts;
+    if (signal?.aborted) throw new AbortError('training was aborted before it started', 0);
+    const runId = nextRunId++;
+    const onAbort = () => { void this.session.call((e) => e.abort(runId)).catch(() => {}); };
+    signal?.addEventListener('abort', onAbort);
+    try {
+      const result = await this.session.call((e) =>
+        e.train(this.id, data.id, rest, runId, onProgress ? Comlink.proxy(onProgress) : undefined));
+      if (result.aborted) {
+        const err = new AbortError(`training was aborted after ${result.steps} of ${rest.steps} steps; the model holds the state after step ${result.steps}`, result.steps);
+        throw Object.assign(err, { result });
+      }
+      return result;
+    } finally {
+      signal?.removeEventListener('abort', onAbort);
+    }
+  }
+
+  /** Accuracy, loss, confusion matrix and per-class mislabeled counts (dropout off). */
+  evaluate(data: Dataset, opts: { batchSize?: number } = {}): Promise<EvalResult> {
+    this.check(data);
+    return this.session.call((e) => e.evaluate(this.id, data.id, opts.batchSize));
+  }
+
+  /** Adds LoRA adapters and freezes the base weights (PEFT: get_peft_model). */
+  loraize(config: LoraConfig = {}): Promise<ModelInfo> {
+    return this.session.call((e) => e.loraize(this.id, config));
+  }
+
+  info(): Promise<ModelInfo> {
+    return this.session.call((e) => e.modelInfo(this.id));
+  }
+
+  async paramCounts(): Promise<ParamCounts> {
+    return (await this.info()).params;
+  }
+
+  /** SHA-256 of the base weights' bytes: equal before and after fine-tuning. */
+  frozenHash(): Promise<string> {
+    return this.session.call((e) => e.frozenHash(this.id));
+  }
+
+  /** Logits for n rows of already-scaled inputs. */
+  predict(x: Float32Array, n: number): Promise<Float32Array> {
+    return this.session.call((e) => e.predict(this.id, x, n));
+  }
+
+  /** Copies of the weights: W[l] (in×out), A[l] (r×in), B[l] (out×r). */
+  weights(): Promise<{ W: Float32Array[]; A: (Float32Array | null)[]; B: (Float32Array | null)[] }> {
+    return this.session.call((e) => e.readWeights(this.id));
+  }
+
+  dispose(): Promise<void> {
+    return this.session.call((e) => e.disposeModel(this.id));
+  }
+}

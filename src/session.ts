@@ -1,0 +1,86 @@
+// The front door. A Session owns one engine worker; datasets and models live inside it and are
+// reached through small handles (Dataset, Mlp). Every call is async and may run on any thread.
+//
+//   const session = await Session.start();             // spawns the engine worker
+//   const train = await session.dataset({ images, labels, rowLen: 784 });
+//   const model = await session.mlp({ layers: [784, 1000, 2000, 10], seed: 1 });
+//   await model.train(train, { steps: 468, onProgress: (p) => … });
+//   await model.loraize({ r: 1, alpha: 0.5 });
+//   …
+//   await session.close();                              // Node needs this to exit
+
+import type * as Comlink from 'comlink';
+import type { Engine } from './engine/engine.js';
+import { rehydrate, StateError } from './errors.js';
+import { Mlp } from './mlp.js';
+import type { DatasetInfo, DatasetSpec, EngineInfo, EngineOptions, MlpOptions } from './types.js';
+import { spawnEngine } from '#spawn';
+
+/** A started engine worker, whichever platform started it. */
+export interface EngineHandle {
+  remote: Comlink.Remote<Engine>;
+  /** Rejects when the worker dies (crash, out of memory, terminate). */
+  died: Promise<never>;
+  terminate(): Promise<void>;
+}
+
+export class Session {
+  private closed = false;
+
+  private constructor(private readonly handle: EngineHandle, readonly info: EngineInfo) {}
+
+  /** Starts an engine worker with the given kernel set (default: the fastest wasm build here). */
+  static async start(opts: EngineOptions = {}): Promise<Session> {
+    const handle = spawnEngine();
+    try {
+      const info = await Promise.race([handle.remote.init(opts), handle.died]);
+      return new Session(handle, info);
+    } catch (e) {
+      await handle.terminate();
+      throw rehydrate(e);
+    }
+  }
+
+  /**
+   * Calls the engine, turning worker errors back into wasm-lora's error classes and failing
+   * (instead of hanging) if the worker dies.
+   */
+  async call<T>(f: (engine: Comlink.Remote<Engine>) => Promise<T>): Promise<T> {
+    if (this.closed) throw new StateError('this session is closed');
+    try {
+      return await Promise.race([f(this.handle.remote), this.handle.died]);
+    } catch (e) {
+      throw rehydrate(e);
+    }
+  }
+
+  /** Copies a dataset into the engine once; training then draws its batches there. */
+  async dataset(spec: DatasetSpec): Promise<Dataset> {
+    const info = await this.call((e) => e.addDataset(spec));
+    return new Dataset(this, info);
+  }
+
+  async mlp(opts: MlpOptions = {}): Promise<Mlp> {
+    const id = await this.call((e) => e.createMlp(opts));
+    return new Mlp(this, id);
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    await this.handle.terminate();
+  }
+}
+
+export class Dataset {
+  constructor(readonly session: Session, readonly info: DatasetInfo) {}
+  get id(): number {
+    return this.info.id;
+  }
+  get count(): number {
+    return this.info.count;
+  }
+  remove(): Promise<void> {
+    return this.session.call((e) => e.removeDataset(this.info.id));
+  }
+}

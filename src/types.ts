@@ -1,0 +1,126 @@
+// Types shared by the public API (main thread) and the engine (worker). Plain data only: these
+// cross the worker boundary by structured clone.
+
+export type BackendName = 'wasm' | 'reference';
+export type SimdOption = 'auto' | 'relaxed' | 'simd';
+
+export interface EngineOptions {
+  /** Kernel set: 'wasm' (default, fast) or 'reference' (plain TS, f64 accumulation: the truth). */
+  backend?: BackendName;
+  /** wasm build: 'auto' (relaxed SIMD when the runtime has it), 'relaxed' or 'simd'. */
+  simd?: SimdOption;
+}
+
+export interface EngineInfo {
+  backend: BackendName;
+  /** Kernel set in use, e.g. "wasm-relaxed-simd". */
+  kernels: string;
+  simd: 'relaxed' | 'simd' | null;
+  threads: number;
+  runtime: 'node' | 'browser';
+}
+
+export interface DatasetSpec {
+  /** count × rowLen pixels, 0..255. */
+  images: Uint8Array;
+  /** count labels in 0..numClasses−1. */
+  labels: Uint8Array;
+  rowLen: number;
+  numClasses?: number;
+  /** Factor applied to the u8 pixels when a batch is assembled. Default 1 (raw 0..255, the reference's). */
+  pixelScale?: number;
+}
+
+export interface DatasetInfo {
+  id: number;
+  count: number;
+  rowLen: number;
+  numClasses: number;
+  pixelScale: number;
+  classCounts: number[];
+}
+
+export interface MlpOptions {
+  /** Layer widths, input first: [784, 1000, 2000, 10] is the reference model. */
+  layers?: number[];
+  /** Dropout probability after each hidden ReLU (0 ≤ p < 1). Default 0.3. */
+  dropout?: number;
+  /** Seed of every random stream of the model (init, dropout, batches). Default 0. */
+  seed?: number;
+}
+
+export interface LoraConfig {
+  /** Rank r of the adapters (PEFT: r). Default 1. */
+  r?: number;
+  /** Scaling numerator α; the update is (α/r)·B·A (PEFT: lora_alpha). Default 0.5. */
+  alpha?: number;
+  /** Layers to adapt, by module name fc1…fcL (PEFT: target_modules). Default all. */
+  targetModules?: string[];
+  /**
+   * Initial factors. 'peft' (default, PEFT's init_lora_weights=True): A uniform ±1/√in, B zero.
+   * 'reference': A zero, B standard normal — the reference script's placement (its zero factor
+   * meets the input first; its α/r sits in the random factor's init, here in the PEFT scale, which
+   * gives the same ΔW and the same first Adam steps). Either way ΔW = 0 at step 0.
+   */
+  init?: 'peft' | 'reference';
+}
+
+export interface TrainOptions {
+  steps: number;
+  batchSize?: number;
+  lr?: number;
+  beta1?: number;
+  beta2?: number;
+  eps?: number;
+  /** Only draw training rows whose label is in this list (e.g. the worst class). */
+  classes?: number[];
+  /** Call onProgress every this many steps (default 10). */
+  progressEvery?: number;
+}
+
+export interface TrainProgress {
+  step: number;
+  steps: number;
+  /** Mean loss over the steps since the previous report. */
+  loss: number;
+  stepsPerSecond: number;
+  elapsedSeconds: number;
+}
+
+export interface TrainResult {
+  steps: number;
+  aborted: boolean;
+  /** Loss of every completed step. */
+  losses: Float32Array;
+  seconds: number;
+  mode: 'full' | 'lora';
+}
+
+export interface EvalResult {
+  accuracy: number;
+  loss: number;
+  count: number;
+  /** confusion[t][p]: rows true class, columns predicted class. */
+  confusion: number[][];
+  /** Per class: images of that class predicted as something else. */
+  mislabeled: number[];
+  /** Per class: images of that class. */
+  perClass: number[];
+  predictions: Int32Array;
+  seconds: number;
+}
+
+export interface ParamCounts {
+  frozen: number;
+  trainable: number;
+  total: number;
+}
+
+export interface ModelInfo {
+  layers: number[];
+  dropout: number;
+  seed: number;
+  step: number;
+  lora: { r: number; alpha: number; targetModules: string[]; init: 'peft' | 'reference' } | null;
+  params: ParamCounts;
+}
