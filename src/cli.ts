@@ -70,9 +70,19 @@ function oneOf<T extends string>(flag: string, v: string | undefined, allowed: r
 /** Parses and validates the command line; throws OptionError on the first problem. */
 export function parseCli(argv: string[]): CliConfig {
   let values: Record<string, string | boolean | undefined>;
+  // "--lr -1": node:util would call "-1" an ambiguous option; attach it to its flag so the value
+  // check can say what is wrong with it.
+  const negative = /^-(\d|\.\d|Inf|NaN)/;
+  const args: string[] = [];
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i];
+    if (/^-[a-z]$/i.test(a) && negative.test(argv[i + 1] ?? '')) args.push(`${a}${argv[++i]}`);
+    else if (/^--[a-z]/i.test(a) && !a.includes('=') && negative.test(argv[i + 1] ?? '')) args.push(`${a}=${argv[++i]}`);
+    else args.push(a);
+  }
   try {
     ({ values } = parseArgs({
-      args: argv,
+      args,
       strict: true,
       allowPositionals: false,
       options: {

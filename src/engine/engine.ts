@@ -51,7 +51,7 @@ export class Engine {
 
   /** Creates an engine on a given kernel set (tests) or, with init(), on the best available one. */
   constructor(kernels?: Kernels) {
-    if (kernels) this.useKernels(kernels, 'reference', null);
+    if (kernels) this.useKernels(kernels, kernels.name.startsWith('wasm') ? 'wasm' : 'reference', null);
   }
 
   async init(opts: EngineOptions = {}): Promise<EngineInfo> {

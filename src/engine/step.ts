@@ -100,7 +100,8 @@ export function dropoutPlan(m: ModelState, step: number): DropoutPlan | null {
   return {
     keys: m.sizes.slice(1, -1).map((_, l) => streamKey(m.seed, Stream.dropout, step, l)),
     threshold: dropoutThreshold(m.dropout),
-    scale: 1 / (1 - m.dropout),
+    // Rounded to f32 here so every kernel set multiplies by the same value.
+    scale: Math.fround(1 / (1 - m.dropout)),
   };
 }
 

@@ -20,7 +20,7 @@ interface KernelExports {
     out: number, outLabels: number): void;
   logSoftmaxNll(z: number, labels: number, m: number, n: number, grad: number, gradScale: number, argmax: number): number;
   adam(w: number, g: number, m: number, v: number, n: number, stepSize: number, beta1: number, beta2: number,
-    eps: number, invSqrtBc2: number): void;
+    oneMinusBeta1: number, oneMinusBeta2: number, eps: number, invSqrtBc2: number): void;
 }
 
 const BYTES: Record<DType, number> = { f32: 4, i32: 4, u8: 1 };
@@ -103,7 +103,7 @@ export class WasmKernels implements Kernels {
   }
   adam(w: Buf, g: Buf, m: Buf, v: Buf, n: number, stepSize: number, beta1: number,
     beta2: number, eps: number, invSqrtBc2: number): void {
-    this.k.adam(p(w), p(g), p(m), p(v), n, stepSize, beta1, beta2, eps, invSqrtBc2);
+    this.k.adam(p(w), p(g), p(m), p(v), n, stepSize, beta1, beta2, 1 - beta1, 1 - beta2, eps, invSqrtBc2);
   }
 }
 

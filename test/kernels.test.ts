@@ -1,0 +1,169 @@
+// Every wasm kernel against the reference kernels (plain TS, f64 accumulation), on random shapes
+// that include ragged tails (sizes that are not multiples of the 4×8 tile, K across the 256 block,
+// M across the 128 block). Tolerances per op, with the reason:
+//  - gemm: the classic bound for an f32 dot product of length K, |ĉ − c| ≤ γ·Σ|a||b| with
+//    γ = (K + 2)·2⁻²⁴ (K roundings of the sum, one for alpha, one for beta·C);
+//  - element-wise ops that do the same f32 operations as the reference: exact;
+//  - log-softmax/NLL: f64 math in both (exp/log implementations may differ in the last bit):
+//    1e-12 relative on the loss, one f32 ulp on the gradient, argmax exact;
+//  - Adam: f32 arithmetic vs f64 then rounded: 4 f32 ulps of the magnitude of the terms added.
+import { describe, expect, it } from 'vitest';
+import type { Buf, Kernels } from '../src/engine/kernels.js';
+import { bits, dropoutThreshold } from '../src/engine/rng.js';
+import { fastKernelSets, randomFloats, reference64, report } from './helpers.js';
+
+const U = 2 ** -24;
+
+function put(k: Kernels, data: ArrayLike<number>, dtype: 'f32' | 'i32' | 'u8' = 'f32', extra = 0): Buf {
+  const b = k.alloc(dtype, data.length + extra);
+  k.write(b, data);
+  return b;
+}
+
+const SHAPES: [number, number, number][] = [
+  [1, 1, 1], [1, 8, 4], [4, 8, 1], [3, 5, 7], [7, 9, 13], [8, 16, 8], [13, 1, 29], [1, 33, 2],
+  [31, 17, 300], [130, 37, 260], [5, 300, 513], [257, 9, 20], [64, 10, 2000], [128, 24, 784],
+];
+
+for (const set of fastKernelSets()) {
+  describe(`${set.name} vs reference`, () => {
+    it('gemm: all orientations, alpha/beta, ragged shapes, exact writes only inside C', async () => {
+      const k = await set.make();
+      const r = reference64();
+      let worst = 0;
+      let seed = 1;
+      for (const [M, N, K] of SHAPES) {
+        for (const tA of [false, true]) {
+          for (const tB of [false, true]) {
+            for (const [alpha, beta] of [[1, 0], [0.37, 1]] as const) {
+              seed++;
+              const a = randomFloats(M * K, seed * 3), b = randomFloats(K * N, seed * 3 + 1), c0 = randomFloats(M * N, seed * 3 + 2);
+              // C gets 37 sentinel values past M×N: the kernel must not touch them.
+              const C = put(k, [...c0, ...new Array(37).fill(12345)]);
+              k.gemm(tA, tB, M, N, K, alpha, put(k, a), put(k, b), beta, C);
+              const got = k.read(C);
+              const Cr = put(r, c0);
+              r.gemm(tA, tB, M, N, K, alpha, put(r, a), put(r, b), beta, Cr);
+              const want = r.raw(Cr);
+              // Σ|a||b| per element, for the error bound.
+              const absC = put(r, new Array(M * N).fill(0));
+              r.gemm(tA, tB, M, N, K, Math.abs(alpha), put(r, a.map(Math.abs)), put(r, b.map(Math.abs)), 0, absC);
+              const bound = r.raw(absC);
+              for (let i = 0; i < M * N; i++) {
+                const tol = (K + 2) * U * (bound[i] + Math.abs(beta * c0[i])) + 1e-30;
+                const err = Math.abs(got[i] - want[i]);
+                worst = Math.max(worst, err / tol);
+                if (err > tol) {
+                  throw new Error(`gemm tA=${tA} tB=${tB} ${M}×${N}×${K} alpha=${alpha} beta=${beta}: C[${i}] = ${got[i]}, reference ${want[i]}, |diff| ${err} > ${tol}`);
+                }
+              }
+              for (let i = M * N; i < M * N + 37; i++) expect(got[i]).toBe(12345);
+            }
+          }
+        }
+      }
+      console.log(`${set.name} gemm: ${SHAPES.length * 8} cases, worst error = ${(worst * 100).toFixed(1)} % of the f32 bound`);
+      expect(worst).toBeLessThanOrEqual(1);
+    });
+
+    it('reluDropoutForward / reluDropoutBackward: exact, dropout rate p, same mask as the reference', async () => {
+      const k = await set.make();
+      const r = reference64();
+      for (const n of [1, 3, 4, 7, 1000, 100_003]) {
+        const x = randomFloats(n, 77 + n);
+        const key = bits(5, n), p = 0.3, thr = dropoutThreshold(p), scale = Math.fround(1 / (1 - p));
+        const xb = put(k, x);
+        k.reluDropoutForward(xb, n, key, thr, scale);
+        const got = k.read(xb);
+        const rb = put(r, x);
+        r.reluDropoutForward(rb, n, key, thr, scale);
+        expect(report(`${set.name} reluDropoutForward n=${n}`, got, Float32Array.from(r.raw(rb)))).toBe(0);
+        if (n > 100_000) {
+          // Of the positive inputs, a fraction p must be dropped (4-sigma band).
+          let pos = 0, dropped = 0;
+          for (let i = 0; i < n; i++) if (x[i] > 0) { pos++; if (got[i] === 0) dropped++; }
+          const sigma = Math.sqrt(p * (1 - p) / pos);
+          expect(Math.abs(dropped / pos - p)).toBeLessThan(4 * sigma);
+        }
+        // Backward through the same output.
+        const g = randomFloats(n, 99 + n);
+        const gb = put(k, g);
+        k.reluDropoutBackward(gb, xb, n, scale);
+        const rg = put(r, g);
+        r.reluDropoutBackward(rg, put(r, got), n, scale);
+        expect(report(`${set.name} reluDropoutBackward n=${n}`, k.read(gb), Float32Array.from(r.raw(rg)))).toBe(0);
+        // threshold 0 = plain ReLU.
+        const pb = put(k, x);
+        k.reluDropoutForward(pb, n, 0, 0, 1);
+        expect(Array.from(k.read(pb))).toEqual(Array.from(x, (v) => (v > 0 ? v : 0)));
+      }
+    });
+
+    it('gatherRows: u8 pixels → scaled f32 rows and labels, exact', async () => {
+      const k = await set.make();
+      const r = reference64();
+      for (const rowLen of [1, 15, 16, 17, 784]) {
+        const count = 50;
+        const images = Uint8Array.from({ length: count * rowLen }, (_, i) => bits(3, i) & 255);
+        const labels = Uint8Array.from({ length: count }, (_, i) => i % 10);
+        const idx = Int32Array.from({ length: 23 }, (_, i) => bits(4, i) % count);
+        const scale = Math.fround(1 / 255);
+        const out = k.alloc('f32', 23 * rowLen), outL = k.alloc('i32', 23);
+        k.gatherRows(put(k, images, 'u8'), put(k, labels, 'u8'), rowLen, put(k, idx, 'i32'), 23, scale, out, outL);
+        const rout = r.alloc('f32', 23 * rowLen), routL = r.alloc('i32', 23);
+        r.gatherRows(put(r, images, 'u8'), put(r, labels, 'u8'), rowLen, put(r, idx, 'i32'), 23, scale, rout, routL);
+        expect(report(`${set.name} gatherRows rowLen=${rowLen}`, k.read(out), Float32Array.from(r.raw(rout)))).toBe(0);
+        expect(Array.from(k.read(outL))).toEqual(Array.from(r.raw(routL)));
+      }
+    });
+
+    it('logSoftmaxNll: loss, gradient and argmax', async () => {
+      const k = await set.make();
+      const r = reference64();
+      for (const [m, n] of [[1, 2], [7, 10], [128, 10], [33, 3]]) {
+        // Large logits (raw-pixel models produce hundreds) and a tie for argmax.
+        const z = randomFloats(m * n, 11 * m + n, -300, 300);
+        z[1] = z[0];
+        const labels = Int32Array.from({ length: m }, (_, i) => bits(9, i) % n);
+        const g = k.alloc('f32', m * n), am = k.alloc('i32', m);
+        const loss = k.logSoftmaxNll(put(k, z), put(k, labels, 'i32'), m, n, g, 1 / m, am);
+        const rg = r.alloc('f32', m * n), ram = r.alloc('i32', m);
+        const rloss = r.logSoftmaxNll(put(r, z), put(r, labels, 'i32'), m, n, rg, 1 / m, ram);
+        console.log(`${set.name} logSoftmaxNll ${m}×${n}: loss ${loss} vs ${rloss}`);
+        expect(Math.abs(loss - rloss)).toBeLessThanOrEqual(1e-12 * Math.max(1, Math.abs(rloss)));
+        const got = k.read(g), want = r.raw(rg);
+        for (let i = 0; i < m * n; i++) expect(Math.abs(got[i] - want[i])).toBeLessThanOrEqual(2 * U * Math.abs(want[i]) + 1e-45);
+        report(`${set.name} logSoftmaxNll grad ${m}×${n}`, got, want);
+        expect(Array.from(k.read(am))).toEqual(Array.from(r.raw(ram)));
+        // Prediction only: no labels, no grad.
+        expect(k.logSoftmaxNll(put(k, z), null, m, n, null, 0, am)).toBe(0);
+      }
+    });
+
+    it('adam: bias-corrected update of w, m, v', async () => {
+      const k = await set.make();
+      const r = reference64();
+      for (const n of [1, 5, 4096 + 3]) {
+        const w = randomFloats(n, 1), g = randomFloats(n, 2, -1e-3, 1e-3), m = randomFloats(n, 3, -1e-4, 1e-4), v = randomFloats(n, 4, 0, 1e-6);
+        const t = 7, b1 = 0.9, b2 = 0.999, lr = 1e-3, eps = 1e-8;
+        const stepSize = lr / (1 - b1 ** t), inv = 1 / Math.sqrt(1 - b2 ** t);
+        const bufs = [w, g, m, v].map((a) => put(k, a));
+        k.adam(bufs[0], bufs[1], bufs[2], bufs[3], n, stepSize, b1, b2, eps, inv);
+        const rb = [w, g, m, v].map((a) => put(r, a));
+        r.adam(rb[0], rb[1], rb[2], rb[3], n, stepSize, b1, b2, eps, inv);
+        // Tolerances scale with the magnitudes of the terms each update adds (cancellation in
+        // m and w makes a bound relative to the result meaningless).
+        const mag = {
+          m: (i: number) => b1 * Math.abs(m[i]) + (1 - b1) * Math.abs(g[i]),
+          v: (i: number) => b2 * v[i] + (1 - b2) * g[i] * g[i],
+          w: (i: number) => Math.abs(w[i]) + 4 * Math.abs(w[i] - r.raw(rb[0])[i]),
+        };
+        for (const [j, name] of [[0, 'w'], [2, 'm'], [3, 'v']] as const) {
+          const got = k.read(bufs[j]), want = r.raw(rb[j]);
+          report(`${set.name} adam ${name} n=${n}`, got, want);
+          for (let i = 0; i < n; i++) expect(Math.abs(got[i] - want[i])).toBeLessThanOrEqual(4 * U * mag[name](i) + 1e-45);
+        }
+      }
+    });
+  });
+}
