@@ -159,7 +159,7 @@ class ProgressBar {
 
 const fmtInt = (n: number) => n.toLocaleString('en-US');
 const pct = (x: number) => `${(100 * x).toFixed(2)} %`;
-const signed = (n: number) => (n > 0 ? `+${n}` : n < 0 ? `−${-n}` : '0');
+const signed = (n: number, digits = 0) => (n > 0 ? `+${n.toFixed(digits)}` : n < 0 ? `−${(-n).toFixed(digits)}` : (0).toFixed(digits));
 
 function classTable(r: ExperimentReport): string {
   const n = r.mislabeledBefore.length;
@@ -232,8 +232,8 @@ export async function main(argv: string[]): Promise<number> {
     const t = r.targetClass;
     const tb = r.mislabeledBefore[t], ta = r.mislabeledAfter[t];
     const others = (v: number[]) => v.reduce((a, b, c) => a + (c === t ? 0 : b), 0);
-    console.log(`class ${t}: ${tb} → ${ta} mislabeled (${signed(ta - tb)}, ${tb ? ((100 * (ta - tb)) / tb).toFixed(1) : '0'} %); other classes: ${others(r.mislabeledBefore)} → ${others(r.mislabeledAfter)} (${signed(others(r.mislabeledAfter) - others(r.mislabeledBefore))})`);
-    console.log(`test accuracy: ${pct(r.accuracyBefore)} → ${pct(r.accuracyAfter)} (${((r.accuracyAfter - r.accuracyBefore) * 100).toFixed(2)} points)`);
+    console.log(`class ${t}: ${tb} → ${ta} mislabeled (${signed(ta - tb)}, ${signed(tb ? (100 * (ta - tb)) / tb : 0, 1)} %); other classes: ${others(r.mislabeledBefore)} → ${others(r.mislabeledAfter)} (${signed(others(r.mislabeledAfter) - others(r.mislabeledBefore))})`);
+    console.log(`test accuracy: ${pct(r.accuracyBefore)} → ${pct(r.accuracyAfter)} (${signed((r.accuracyAfter - r.accuracyBefore) * 100, 2)} points)`);
     console.log('');
     console.log(`frozen weights SHA-256 before fine-tuning: ${r.frozenHashBefore}`);
     console.log(`frozen weights SHA-256 after  fine-tuning: ${r.frozenHashAfter}`);
