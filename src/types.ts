@@ -9,6 +9,13 @@ export interface EngineOptions {
   backend?: BackendName;
   /** wasm build: 'auto' (relaxed SIMD when the runtime has it), 'relaxed' or 'simd'. */
   simd?: SimdOption;
+  /**
+   * Threads for the wasm kernels: 'auto' (default: every core, os.availableParallelism() /
+   * navigator.hardwareConcurrency) or a count. Needs shared memory (always in Node; in a browser
+   * only when the page is cross-origin isolated); without it the engine runs one thread, with
+   * identical results, and says why in `EngineInfo.note`.
+   */
+  threads?: number | 'auto';
 }
 
 export interface EngineInfo {
@@ -18,6 +25,8 @@ export interface EngineInfo {
   simd: 'relaxed' | 'simd' | null;
   threads: number;
   runtime: 'node' | 'browser';
+  /** Why the engine runs fewer threads than asked, if it does. */
+  note?: string;
 }
 
 export interface DatasetSpec {

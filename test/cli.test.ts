@@ -40,6 +40,8 @@ describe('CLI flags', () => {
     [['--lora-init', 'kaiming'], '--lora-init must be one of reference, peft, got "kaiming"'],
     [['--simd', 'avx'], '--simd must be one of auto, relaxed, simd, got "avx"'],
     [['--seed', '-1'], 'seed must be ≥ 0 and ≤ 4294967295, got -1'],
+    [['--threads', '0'], 'threads must be ≥ 1 and ≤ 256, got 0'],
+    [['--threads', 'many'], '--threads expects a number, got "many"'],
     [['extra'], "Unexpected argument 'extra'"],
   ];
   for (const [args, msg] of bad) {

@@ -1,7 +1,7 @@
 // What both worker entries expose: the Engine, plus releasing the progress-callback proxy that
 // Comlink hands in for each run (otherwise its MessagePort would keep the worker alive).
 import * as Comlink from 'comlink';
-import { Engine, type ProgressCallback } from '../src/engine/engine.js';
+import { Engine, type EnginePlatform, type ProgressCallback } from '../src/engine/engine.js';
 import type { TrainOptions, TrainResult } from '../src/types.js';
 
 export class WorkerEngine extends Engine {
@@ -14,6 +14,6 @@ export class WorkerEngine extends Engine {
   }
 }
 
-export function exposedEngine(): WorkerEngine {
-  return new WorkerEngine();
+export function exposedEngine(platform: EnginePlatform): WorkerEngine {
+  return new WorkerEngine(undefined, platform);
 }

@@ -7,6 +7,7 @@ import type { Buf, Kernels } from './kernels.js';
 import { ReferenceKernels } from './reference-kernels.js';
 import { WasmKernels } from './wasm-kernels.js';
 import { compileKernels, pickFlavour } from './wasm-loader.js';
+import type { SpawnThread } from './threads.js';
 import { normal, Stream, streamKey, uniform, uniformInt } from './rng.js';
 import {
   adamStep, allocGrads, backward, createAdam, createWorkspace, dropoutPlan, forward, freeAdam, freeGrads,
@@ -14,7 +15,7 @@ import {
   type AdamState, type Grads, type ModelState, type Workspace,
 } from './step.js';
 import { NumericalError, ShapeError, StateError, OptionError } from '../errors.js';
-import { moduleNames, resolveLoraConfig, resolveMlpOptions, resolveTrainOptions } from '../options.js';
+import { checkInt, moduleNames, resolveLoraConfig, resolveMlpOptions, resolveTrainOptions } from '../options.js';
 import type {
   DatasetInfo, DatasetSpec, EngineInfo, EngineOptions, EvalResult, LoraConfig, MlpOptions, ModelInfo,
   TrainOptions, TrainProgress, TrainResult,
@@ -39,6 +40,14 @@ interface Model {
 
 export type ProgressCallback = (p: TrainProgress) => void | Promise<void>;
 
+/** What the worker entry tells the engine about its platform. */
+export interface EnginePlatform {
+  /** Logical cores (os.availableParallelism() / navigator.hardwareConcurrency). */
+  cores?: number;
+  /** Starts a kernel thread; absent where threads are impossible. */
+  spawnThread?: SpawnThread;
+}
+
 const isNode = typeof process !== 'undefined' && !!process.versions?.node;
 
 export class Engine {
@@ -50,27 +59,45 @@ export class Engine {
   private readonly aborted = new Set<number>();
 
   /** Creates an engine on a given kernel set (tests) or, with init(), on the best available one. */
-  constructor(kernels?: Kernels) {
-    if (kernels) this.useKernels(kernels, kernels.name.startsWith('wasm') ? 'wasm' : 'reference', null);
+  constructor(kernels?: Kernels, private readonly platform: EnginePlatform = {}) {
+    if (kernels) this.useKernels(kernels, kernels.name.startsWith('wasm') ? 'wasm' : 'reference', null, 1);
   }
 
   async init(opts: EngineOptions = {}): Promise<EngineInfo> {
     if (this.k) return this.info;
     const backend = opts.backend ?? 'wasm';
+    const requested = opts.threads ?? 'auto';
+    if (requested !== 'auto') checkInt('threads', requested, { min: 1, max: 256 });
     if (backend === 'reference') {
-      this.useKernels(new ReferenceKernels('f32'), 'reference', null);
+      this.useKernels(new ReferenceKernels('f32'), 'reference', null, 1);
     } else if (backend === 'wasm') {
       const flavour = pickFlavour(opts.simd ?? 'auto');
-      this.useKernels(await WasmKernels.create(await compileKernels(flavour), flavour), 'wasm', flavour);
+      let threads = requested === 'auto' ? Math.max(1, this.platform.cores ?? 1) : requested;
+      let note: string | undefined;
+      if (threads > 1 && typeof SharedArrayBuffer === 'undefined') {
+        note = `${threads} threads asked, 1 used: no SharedArrayBuffer here (a page must be cross-origin isolated: COOP same-origin + COEP require-corp)`;
+        threads = 1;
+      } else if (threads > 1 && !this.platform.spawnThread) {
+        note = `${threads} threads asked, 1 used: this platform cannot start kernel threads`;
+        threads = 1;
+      }
+      const set = await WasmKernels.create(await compileKernels(flavour, threads > 1), flavour, { threads, spawnThread: this.platform.spawnThread });
+      this.useKernels(set, 'wasm', flavour, set.threads);
+      if (note) this.info.note = note;
     } else {
       throw new OptionError(`backend must be "wasm" or "reference", got ${JSON.stringify(backend)}`);
     }
     return this.info;
   }
 
-  private useKernels(k: Kernels, backend: EngineInfo['backend'], simd: EngineInfo['simd']): void {
+  private useKernels(k: Kernels, backend: EngineInfo['backend'], simd: EngineInfo['simd'], threads: number): void {
     this.k = k;
-    this.info = { backend, kernels: k.name, simd, threads: 1, runtime: isNode ? 'node' : 'browser' };
+    this.info = { backend, kernels: k.name, simd, threads, runtime: isNode ? 'node' : 'browser' };
+  }
+
+  /** Stops kernel threads (the worker itself is terminated by the session). */
+  close(): void {
+    if (this.k instanceof WasmKernels) this.k.close();
   }
 
   get kernels(): Kernels {

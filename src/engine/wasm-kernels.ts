@@ -2,6 +2,7 @@
 // (assembly/). Each method forwards pointers and sizes to one export of the module.
 
 import { Arena } from './arena.js';
+import { ThreadPool, type SpawnThread } from './threads.js';
 import type { Buf, DType, HostArray, Kernels } from './kernels.js';
 
 export type SimdFlavour = 'relaxed' | 'simd';
@@ -31,6 +32,7 @@ export class WasmKernels implements Kernels {
   private readonly k: KernelExports;
   private work = 0;
   private workFloats = 0;
+  private pool: ThreadPool | null = null;
 
   private constructor(instance: WebAssembly.Instance, readonly memory: WebAssembly.Memory, readonly flavour: SimdFlavour) {
     this.k = instance.exports as unknown as KernelExports;
@@ -38,10 +40,34 @@ export class WasmKernels implements Kernels {
     this.name = `wasm-${flavour === 'relaxed' ? 'relaxed-simd' : 'simd'}`;
   }
 
-  static async create(module: WebAssembly.Module, flavour: SimdFlavour): Promise<WasmKernels> {
-    const memory = new WebAssembly.Memory({ initial: 16 });
+  /**
+   * One-thread set on private memory, or — with `threads` > 1 and a module built for shared
+   * memory — a set whose products are split across `threads` − 1 kernel threads plus this one.
+   */
+  static async create(module: WebAssembly.Module, flavour: SimdFlavour,
+    opts: { threads?: number; spawnThread?: SpawnThread } = {}): Promise<WasmKernels> {
+    const threads = opts.threads ?? 1;
+    const memory = threads > 1
+      ? new WebAssembly.Memory({ initial: 16, maximum: 65536, shared: true })
+      : new WebAssembly.Memory({ initial: 16 });
     const instance = await WebAssembly.instantiate(module, { env: { memory } });
-    return new WasmKernels(instance, memory, flavour);
+    const set = new WasmKernels(instance, memory, flavour);
+    if (threads > 1) {
+      if (!opts.spawnThread) throw new Error('threads > 1 needs a way to start kernel threads on this platform');
+      set.pool = await ThreadPool.start(threads, opts.spawnThread, module, memory, set.k, set.arena);
+    }
+    return set;
+  }
+
+  /** Threads that run the products (1 without a pool). */
+  get threads(): number {
+    return this.pool?.size ?? 1;
+  }
+
+  /** Stops the kernel threads. */
+  close(): void {
+    this.pool?.close();
+    this.pool = null;
   }
 
   alloc(dtype: DType, length: number): Buf {
@@ -78,6 +104,10 @@ export class WasmKernels implements Kernels {
 
   gemm(transA: boolean, transB: boolean, M: number, N: number, K: number,
     alpha: number, A: Buf, B: Buf, beta: 0 | 1, C: Buf): void {
+    if (this.pool) {
+      this.pool.gemm(+transA, +transB, M, N, K, alpha, p(A), transA ? M : K, p(B), transB ? K : N, beta, p(C), N);
+      return;
+    }
     const need = this.k.gemmWorkFloats(M, N, K);
     if (need > this.workFloats) {
       if (this.work) this.arena.free(this.work);

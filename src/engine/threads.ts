@@ -1,0 +1,181 @@
+// Threads for the wasm kernels: N − 1 kernel threads (workers) instantiate the same module over
+// the engine's shared WebAssembly.Memory and sleep in Atomics.wait until the engine thread hands
+// them a slice of a matrix product. Both sides of the protocol are in this file.
+//
+// Control block (Int32Array over a SharedArrayBuffer):
+//   [0] generation — bumped by the engine for each parallel job; threads wait on it
+//   [1] pending    — threads still working on the current job; the engine waits on it
+//   [2] shutdown
+//   [16 + 16·t …] the arguments of thread t's slice (see ARG below); alpha/beta as f32 bits
+//
+// A product is split along N (columns of C, in multiples of the 8-wide tile) or, when N is small,
+// along M (rows of C). Each element of C is computed by exactly the same sequence of operations
+// whatever the split, so results with N threads are bit-identical to one thread.
+
+import type { Arena } from './arena.js';
+
+/** What the engine needs from the platform to start a kernel thread (Node worker_thread or Web Worker). */
+export interface ThreadEndpoint {
+  postMessage(message: unknown): void;
+  onMessage(listener: (message: unknown) => void): void;
+  onError(listener: (error: Error) => void): void;
+  terminate(): void;
+}
+export type SpawnThread = () => ThreadEndpoint;
+
+export interface GemmExports {
+  gemm(tA: number, tB: number, M: number, N: number, K: number, alpha: number, A: number, lda: number,
+    B: number, ldb: number, beta: number, C: number, ldc: number, work: number): void;
+  gemmWorkFloats(M: number, N: number, K: number): number;
+}
+
+const GEN = 0, PENDING = 1, SHUTDOWN = 2, ARGS = 16, STRIDE = 16;
+const ARG = { op: 0, tA: 1, tB: 2, M: 3, N: 4, K: 5, A: 6, lda: 7, B: 8, ldb: 9, beta: 10, C: 11, ldc: 12, work: 13, alpha: 14 };
+const OP_NONE = 0, OP_GEMM = 1;
+/** Below this many multiply-adds a product runs on the calling thread (waking threads costs ~10 µs). */
+const MIN_PARALLEL_MACS = 1 << 18;
+
+interface InitMessage { module: WebAssembly.Module; memory: WebAssembly.Memory; control: SharedArrayBuffer; index: number }
+
+export class ThreadPool {
+  private readonly ctrl: Int32Array;
+  private readonly ctrlF: Float32Array;
+  private work: { ptr: number; floats: number }[];
+
+  private constructor(private readonly threads: ThreadEndpoint[], control: SharedArrayBuffer,
+    private readonly k: GemmExports, private readonly arena: Arena) {
+    this.ctrl = new Int32Array(control);
+    this.ctrlF = new Float32Array(control);
+    this.work = Array.from({ length: threads.length + 1 }, () => ({ ptr: 0, floats: 0 }));
+  }
+
+  /** Total threads including the calling (engine) thread. */
+  get size(): number {
+    return this.threads.length + 1;
+  }
+
+  static async start(count: number, spawn: SpawnThread, module: WebAssembly.Module, memory: WebAssembly.Memory,
+    k: GemmExports, arena: Arena): Promise<ThreadPool> {
+    const control = new SharedArrayBuffer(4 * (ARGS + STRIDE * count));
+    const threads: ThreadEndpoint[] = [];
+    try {
+      await Promise.all(Array.from({ length: count - 1 }, (_, i) => {
+        const t = spawn();
+        threads.push(t);
+        return new Promise<void>((resolve, reject) => {
+          t.onMessage((m) => (m === 'ready' ? resolve() : reject(new Error(`kernel thread ${i + 1}: ${String(m)}`))));
+          t.onError(reject);
+          t.postMessage({ module, memory, control, index: i + 1 } satisfies InitMessage);
+        });
+      }));
+    } catch (e) {
+      for (const t of threads) t.terminate();
+      throw e;
+    }
+    return new ThreadPool(threads, control, k, arena);
+  }
+
+  private scratch(t: number, floats: number): number {
+    const w = this.work[t];
+    if (floats > w.floats) {
+      if (w.ptr) this.arena.free(w.ptr);
+      w.ptr = this.arena.alloc(floats * 4);
+      w.floats = floats;
+    }
+    return w.ptr;
+  }
+
+  gemm(tA: number, tB: number, M: number, N: number, K: number, alpha: number, A: number, lda: number,
+    B: number, ldb: number, beta: number, C: number, ldc: number): void {
+    const T = this.size;
+    const splitN = N >= 32 * T;
+    if (M * N * K < MIN_PARALLEL_MACS || (!splitN && M < 16 * T)) {
+      this.k.gemm(tA, tB, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, this.scratch(0, this.k.gemmWorkFloats(M, N, K)));
+      return;
+    }
+    // Slice t covers [lo, hi) of the split dimension; slices are multiples of 8 (the tile width).
+    const total = splitN ? N : M;
+    const chunk = Math.ceil(total / T / 8) * 8;
+    for (let t = T - 1; t >= 0; t--) {
+      const lo = Math.min(total, t * chunk), hi = Math.min(total, lo + chunk);
+      const m = splitN ? M : hi - lo, n = splitN ? hi - lo : N;
+      // Offsets of the slice: columns of op(B) and C, or rows of op(A) and C.
+      const a = splitN ? A : A + 4 * lo * (tA ? 1 : lda);
+      const b = splitN ? B + 4 * lo * (tB ? ldb : 1) : B;
+      const c = splitN ? C + 4 * lo : C + 4 * lo * ldc;
+      const work = hi > lo ? this.scratch(t, this.k.gemmWorkFloats(m, n, K)) : 0;
+      if (t === 0) {
+        this.launch();
+        if (hi > lo) this.k.gemm(tA, tB, m, n, K, alpha, a, lda, b, ldb, beta, c, ldc, work);
+        this.join();
+        return;
+      }
+      const base = ARGS + STRIDE * t;
+      const ctrl = this.ctrl;
+      ctrl[base + ARG.op] = hi > lo ? OP_GEMM : OP_NONE;
+      ctrl[base + ARG.tA] = tA; ctrl[base + ARG.tB] = tB;
+      ctrl[base + ARG.M] = m; ctrl[base + ARG.N] = n; ctrl[base + ARG.K] = K;
+      ctrl[base + ARG.A] = a; ctrl[base + ARG.lda] = lda;
+      ctrl[base + ARG.B] = b; ctrl[base + ARG.ldb] = ldb;
+      ctrl[base + ARG.C] = c; ctrl[base + ARG.ldc] = ldc;
+      ctrl[base + ARG.work] = work;
+      this.ctrlF[base + ARG.alpha] = alpha;
+      this.ctrlF[base + ARG.beta] = beta;
+    }
+  }
+
+  private launch(): void {
+    Atomics.store(this.ctrl, PENDING, this.threads.length);
+    Atomics.add(this.ctrl, GEN, 1);
+    Atomics.notify(this.ctrl, GEN);
+  }
+
+  private join(): void {
+    for (;;) {
+      const p = Atomics.load(this.ctrl, PENDING);
+      if (p === 0) return;
+      Atomics.wait(this.ctrl, PENDING, p);
+    }
+  }
+
+  close(): void {
+    Atomics.store(this.ctrl, SHUTDOWN, 1);
+    Atomics.add(this.ctrl, GEN, 1);
+    Atomics.notify(this.ctrl, GEN);
+    for (const t of this.threads) t.terminate();
+    for (const w of this.work) if (w.ptr) this.arena.free(w.ptr);
+    this.work = [];
+  }
+}
+
+/**
+ * The kernel thread's side: called by the worker entries with their message port. Instantiates the
+ * module on the shared memory, says 'ready', then sleeps until the engine bumps the generation.
+ */
+export function serveKernelThread(port: { postMessage(m: unknown): void; onMessage(l: (m: unknown) => void): void }): void {
+  port.onMessage(async (message) => {
+    const { module, memory, control, index } = message as InitMessage;
+    let k: GemmExports;
+    try {
+      k = (await WebAssembly.instantiate(module, { env: { memory } })).exports as unknown as GemmExports;
+    } catch (e) {
+      port.postMessage(`could not instantiate the kernels: ${(e as Error).message}`);
+      return;
+    }
+    port.postMessage('ready');
+    const ctrl = new Int32Array(control), ctrlF = new Float32Array(control);
+    const base = ARGS + STRIDE * index;
+    let seen = Atomics.load(ctrl, GEN);
+    for (;;) {
+      Atomics.wait(ctrl, GEN, seen); // sleeps; no spinning
+      seen = Atomics.load(ctrl, GEN);
+      if (Atomics.load(ctrl, SHUTDOWN)) return;
+      if (ctrl[base + ARG.op] === OP_GEMM) {
+        k.gemm(ctrl[base + ARG.tA], ctrl[base + ARG.tB], ctrl[base + ARG.M], ctrl[base + ARG.N], ctrl[base + ARG.K],
+          ctrlF[base + ARG.alpha], ctrl[base + ARG.A] >>> 0, ctrl[base + ARG.lda], ctrl[base + ARG.B] >>> 0, ctrl[base + ARG.ldb],
+          ctrlF[base + ARG.beta], ctrl[base + ARG.C] >>> 0, ctrl[base + ARG.ldc], ctrl[base + ARG.work] >>> 0);
+      }
+      if (Atomics.sub(ctrl, PENDING, 1) === 1) Atomics.notify(ctrl, PENDING);
+    }
+  });
+}
