@@ -122,3 +122,12 @@ export function adam(
     store<f32>(w + o, load<f32>(w + o) - (stepSize * mi) / denom);
   }
 }
+
+// out[r][·] = src[idx[r]][·] for r < count, rows of rowLen floats (cached layer outputs).
+export function gatherRowsF32(src: usize, rowLen: i32, idx: usize, count: i32, out: usize): void {
+  const bytes = <usize>rowLen * 4;
+  for (let r = 0; r < count; r++) {
+    const row = <usize>load<i32>(idx + (<usize>r << 2));
+    memory.copy(out + <usize>r * bytes, src + row * bytes, bytes);
+  }
+}

@@ -2,5 +2,5 @@
 // (src/engine/arena.ts) and never allocates (built with --runtime stub), so one module can be
 // instantiated in several workers over one shared memory.
 export { gemm, gemmWorkFloats } from "./gemm";
-export { reluDropoutForward, reluDropoutBackward, gatherRows, adam } from "./elementwise";
+export { reluDropoutForward, reluDropoutBackward, gatherRows, gatherRowsF32, adam } from "./elementwise";
 export { logSoftmaxNll } from "./loss";

@@ -74,3 +74,33 @@ describe('kernel threads', () => {
     await expect(new Engine().init({ threads: 0 })).rejects.toThrow(/threads must be ≥ 1 and ≤ 256, got 0/);
   });
 });
+
+describe('LoRA shortcuts', () => {
+  it('the cached first-layer product gives exactly the uncached training and evaluation', async () => {
+    const { train, test } = await loadMnist();
+    const run = async (cacheBytes: number) => {
+      const e = new Engine(undefined, platform(1));
+      await e.init({ threads: 1, cacheBytes });
+      const d = e.addDataset({ images: train.images.subarray(0, 3000 * 784), labels: train.labels.subarray(0, 3000), rowLen: 784 });
+      const t = e.addDataset({ images: test.images.subarray(0, 1500 * 784), labels: test.labels.subarray(0, 1500), rowLen: 784 });
+      const m = e.createMlp({ seed: 5 });
+      await e.train(m, d.id, { steps: 3, batchSize: 64 });
+      const before = e.evaluate(m, t.id, 512);
+      e.loraize(m, { r: 2, init: 'reference' });
+      await e.train(m, d.id, { steps: 6, batchSize: 64, lr: 1e-3, classes: [3] });
+      await e.train(m, d.id, { steps: 2, batchSize: 64, lr: 1e-3 }); // all classes: another cache
+      const after = e.evaluate(m, t.id, 512);
+      const again = e.evaluate(m, t.id, 512);
+      return { w: e.readWeights(m), before, after, again, caches: e.cacheStats(m) };
+    };
+    const [plain, cached] = [await run(0), await run(128 << 20)];
+    expect(plain.caches).toEqual([]);
+    // Cached: the fine-tuning pool of class 3, all 3,000 rows, and the test set.
+    expect(cached.caches.map((c) => [c.rows, c.valid]).sort()).toEqual([[1500, true], [3000, true], [train.labels.subarray(0, 3000).filter((l) => l === 3).length, true]].sort());
+    for (const key of ['A', 'B'] as const) plain.w[key].forEach((x, l) => expect(Array.from(cached.w[key][l]!)).toEqual(Array.from(x!)));
+    expect(cached.before.loss).toBe(plain.before.loss);
+    expect(cached.after.loss).toBe(plain.after.loss);
+    expect(cached.again.loss).toBe(plain.after.loss);
+    expect(Array.from(cached.after.predictions)).toEqual(Array.from(plain.after.predictions));
+  });
+});

@@ -31,6 +31,8 @@ export interface Kernels {
   read(buf: Buf, length?: number): HostArray;
   /** buf[0..n) = 0. */
   zero(buf: Buf, n?: number): void;
+  /** dst[dstOffset + i] = src[srcOffset + i] for i < n (same dtype). */
+  copy(src: Buf, dst: Buf, n: number, srcOffset?: number, dstOffset?: number): void;
 
   /**
    * C[M×N] = alpha · op(A) · op(B) + beta · C, beta ∈ {0, 1}, dense row-major operands:
@@ -50,6 +52,9 @@ export interface Kernels {
   /** out[r][·] = images[idx[r]][·]·scale (u8 → f32), outLabels[r] = labels[idx[r]], r < count. */
   gatherRows(images: Buf, labels: Buf, rowLen: number, idx: Buf, count: number, scale: number,
     out: Buf, outLabels: Buf): void;
+
+  /** out[r][·] = src[idx[r]][·] for r < count: rows of rowLen floats (cached layer outputs). */
+  gatherRowsF32(src: Buf, rowLen: number, idx: Buf, count: number, out: Buf): void;
 
   /**
    * Fused log-softmax + NLL over m rows of n logits; returns Σ −log p(y). grad (if given) gets

@@ -40,6 +40,18 @@ export class ReferenceKernels implements Kernels {
     (buf as RefBuf).data.fill(0, 0, n);
   }
 
+  copy(src: Buf, dst: Buf, n: number, srcOffset = 0, dstOffset = 0): void {
+    checkRange(src, srcOffset, n);
+    checkRange(dst, dstOffset, n);
+    const s = (src as RefBuf).data, d = (dst as RefBuf).data;
+    for (let i = 0; i < n; i++) d[dstOffset + i] = s[srcOffset + i];
+  }
+
+  gatherRowsF32(src: Buf, rowLen: number, idx: Buf, count: number, out: Buf): void {
+    const s = f(src), ix = (idx as RefBuf).data, o = f(out);
+    for (let r = 0; r < count; r++) for (let c = 0; c < rowLen; c++) o[r * rowLen + c] = s[ix[r] * rowLen + c];
+  }
+
   gemm(transA: boolean, transB: boolean, M: number, N: number, K: number,
     alpha: number, A: Buf, B: Buf, beta: 0 | 1, C: Buf): void {
     const a = f(A), b = f(B), c = f(C);
@@ -113,6 +125,10 @@ export class ReferenceKernels implements Kernels {
       wd[i] -= (stepSize * md[i]) / (Math.sqrt(vd[i]) * invSqrtBc2 + eps);
     }
   }
+}
+
+function checkRange(b: Buf, offset: number, n: number): void {
+  if (offset < 0 || n < 0 || offset + n > b.length) throw new RangeError(`elements [${offset}, ${offset + n}) are outside a buffer of ${b.length}`);
 }
 
 function f(buf: Buf): FloatArray {

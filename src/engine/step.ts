@@ -46,6 +46,7 @@ export interface Workspace {
   x: Buf; // h_0
   labels: Buf; // i32
   idx: Buf; // i32 row indices of the batch
+  pos: Buf; // i32 rows of the batch in a first-layer cache
   argmax: Buf; // i32
   h: Buf[]; // h[l] = input of layer l (h[0] = x), h[L] = logits
   u: (Buf | null)[]; // u[l] = h_l·A_lᵀ
@@ -74,6 +75,7 @@ export function createWorkspace(k: Kernels, m: ModelState, capacity: number): Wo
     x: h[0],
     labels: k.alloc('i32', capacity),
     idx: k.alloc('i32', capacity),
+    pos: k.alloc('i32', capacity),
     argmax: k.alloc('i32', capacity),
     h,
     u: h.slice(0, L).map((_, l) => (m.lora?.A[l] ? k.alloc('f32', capacity * r) : null)),
@@ -83,7 +85,7 @@ export function createWorkspace(k: Kernels, m: ModelState, capacity: number): Wo
 }
 
 export function freeWorkspace(k: Kernels, ws: Workspace): void {
-  for (const b of [ws.labels, ws.idx, ws.argmax, ...ws.h, ...ws.g]) k.free(b);
+  for (const b of [ws.labels, ws.idx, ws.pos, ws.argmax, ...ws.h, ...ws.g]) k.free(b);
   for (const b of ws.u) if (b) k.free(b);
   if (ws.gu) k.free(ws.gu);
 }
@@ -107,14 +109,15 @@ export function dropoutPlan(m: ModelState, step: number): DropoutPlan | null {
 
 /**
  * Forward pass over ws.x[0..b): leaves every layer input in ws.h and the logits in ws.h[L].
- * `firstLayer` > 0 starts from a precomputed ws.h[firstLayer].
+ * With `baseLayer0Ready` the caller has already put x·W_0 into ws.h[1] (from a cache of the
+ * frozen first layer's product): only the LoRA term and the activation are applied there.
  */
-export function forward(k: Kernels, m: ModelState, ws: Workspace, b: number, drop: DropoutPlan | null, firstLayer = 0): void {
+export function forward(k: Kernels, m: ModelState, ws: Workspace, b: number, drop: DropoutPlan | null, baseLayer0Ready = false): void {
   const L = layers(m);
-  for (let l = firstLayer; l < L; l++) {
+  for (let l = 0; l < L; l++) {
     const nIn = m.sizes[l], nOut = m.sizes[l + 1];
     const z = ws.h[l + 1];
-    k.gemm(false, false, b, nOut, nIn, 1, ws.h[l], m.W[l], 0, z);
+    if (l > 0 || !baseLayer0Ready) k.gemm(false, false, b, nOut, nIn, 1, ws.h[l], m.W[l], 0, z);
     const A = m.lora?.A[l], B = m.lora?.B[l], u = ws.u[l];
     if (A && B && u) {
       k.gemm(false, true, b, m.lora!.r, nIn, 1, ws.h[l], A, 0, u);

@@ -19,6 +19,7 @@ interface KernelExports {
   reluDropoutBackward(g: number, a: number, n: number, scale: number): void;
   gatherRows(images: number, labels: number, rowLen: number, idx: number, count: number, scale: number,
     out: number, outLabels: number): void;
+  gatherRowsF32(src: number, rowLen: number, idx: number, count: number, out: number): void;
   logSoftmaxNll(z: number, labels: number, m: number, n: number, grad: number, gradScale: number, argmax: number): number;
   adam(w: number, g: number, m: number, v: number, n: number, stepSize: number, beta1: number, beta2: number,
     oneMinusBeta1: number, oneMinusBeta2: number, eps: number, invSqrtBc2: number): void;
@@ -96,6 +97,18 @@ export class WasmKernels implements Kernels {
   zero(buf: Buf, n = buf.length): void {
     this.view(buf, n).fill(0);
   }
+  copy(src: Buf, dst: Buf, n: number, srcOffset = 0, dstOffset = 0): void {
+    if (src.dtype !== dst.dtype) throw new TypeError(`copy: ${src.dtype} → ${dst.dtype}`);
+    for (const [b, o] of [[src, srcOffset], [dst, dstOffset]] as const) {
+      if (o < 0 || n < 0 || o + n > b.length) throw new RangeError(`copy: elements [${o}, ${o + n}) are outside a buffer of ${b.length}`);
+    }
+    const w = BYTES[src.dtype];
+    new Uint8Array(this.memory.buffer).copyWithin(p(dst) + dstOffset * w, p(src) + srcOffset * w, p(src) + (srcOffset + n) * w);
+  }
+  gatherRowsF32(src: Buf, rowLen: number, idx: Buf, count: number, out: Buf): void {
+    this.k.gatherRowsF32(p(src), rowLen, p(idx), count, p(out));
+  }
+
   /** Raw bytes of a buffer (copy), e.g. for hashing frozen weights. */
   bytes(buf: Buf): Uint8Array {
     const { ptr, dtype, length } = buf as WasmBuf;
