@@ -117,6 +117,23 @@ for (const set of fastKernelSets()) {
       }
     });
 
+    it('gatherRowsF32 and copy: exact, bounds checked', async () => {
+      const k = await set.make();
+      const r = reference64();
+      for (const rowLen of [1, 5, 1000]) {
+        const src = randomFloats(40 * rowLen, rowLen);
+        const idx = Int32Array.from({ length: 17 }, (_, i) => bits(8, i) % 40);
+        const out = k.alloc('f32', 17 * rowLen), rout = r.alloc('f32', 17 * rowLen);
+        k.gatherRowsF32(put(k, src), rowLen, put(k, idx, 'i32'), 17, out);
+        r.gatherRowsF32(put(r, src), rowLen, put(r, idx, 'i32'), 17, rout);
+        expect(report(`${set.name} gatherRowsF32 rowLen=${rowLen}`, k.read(out), Float32Array.from(r.raw(rout)))).toBe(0);
+      }
+      const a = put(k, [1, 2, 3, 4, 5]), b = put(k, [0, 0, 0, 0, 0, 0]);
+      k.copy(a, b, 3, 1, 2);
+      expect(Array.from(k.read(b))).toEqual([0, 0, 2, 3, 4, 0]);
+      expect(() => k.copy(a, b, 5, 1, 0)).toThrow(/outside a buffer of 5/);
+    });
+
     it('logSoftmaxNll: loss, gradient and argmax', async () => {
       const k = await set.make();
       const r = reference64();
