@@ -23,15 +23,21 @@ export interface ThreadEndpoint {
 }
 export type SpawnThread = () => ThreadEndpoint;
 
-export interface GemmExports {
+export interface PoolExports {
   gemm(tA: number, tB: number, M: number, N: number, K: number, alpha: number, A: number, lda: number,
     B: number, ldb: number, beta: number, C: number, ldc: number, work: number): void;
   gemmWorkFloats(M: number, N: number, K: number): number;
+  adam(w: number, g: number, m: number, v: number, n: number, stepSize: number, beta1: number, beta2: number,
+    oneMinusBeta1: number, oneMinusBeta2: number, eps: number, invSqrtBc2: number): void;
 }
 
 const GEN = 0, PENDING = 1, SHUTDOWN = 2, ARGS = 16, STRIDE = 16;
 const ARG = { op: 0, tA: 1, tB: 2, M: 3, N: 4, K: 5, A: 6, lda: 7, B: 8, ldb: 9, beta: 10, C: 11, ldc: 12, work: 13, alpha: 14 };
-const OP_NONE = 0, OP_GEMM = 1;
+// Adam's slice: pointers and count as ints, hyper-parameters as f32 bits.
+const ADAM = { w: 1, g: 2, m: 3, v: 4, n: 5, stepSize: 6, beta1: 7, beta2: 8, c1: 9, c2: 10, eps: 11, inv: 12 };
+const OP_NONE = 0, OP_GEMM = 1, OP_ADAM = 2;
+/** Adam on fewer parameters than this runs on the calling thread. */
+const MIN_PARALLEL_ADAM = 1 << 16;
 /** Below this many multiply-adds a product runs on the calling thread (waking threads costs ~10 µs). */
 const MIN_PARALLEL_MACS = 1 << 18;
 
@@ -43,7 +49,7 @@ export class ThreadPool {
   private work: { ptr: number; floats: number }[];
 
   private constructor(private readonly threads: ThreadEndpoint[], control: SharedArrayBuffer,
-    private readonly k: GemmExports, private readonly arena: Arena) {
+    private readonly k: PoolExports, private readonly arena: Arena) {
     this.ctrl = new Int32Array(control);
     this.ctrlF = new Float32Array(control);
     this.work = Array.from({ length: threads.length + 1 }, () => ({ ptr: 0, floats: 0 }));
@@ -55,7 +61,7 @@ export class ThreadPool {
   }
 
   static async start(count: number, spawn: SpawnThread, module: WebAssembly.Module, memory: WebAssembly.Memory,
-    k: GemmExports, arena: Arena): Promise<ThreadPool> {
+    k: PoolExports, arena: Arena): Promise<ThreadPool> {
     const control = new SharedArrayBuffer(4 * (ARGS + STRIDE * count));
     const threads: ThreadEndpoint[] = [];
     try {
@@ -124,6 +130,30 @@ export class ThreadPool {
     }
   }
 
+  /** Adam over n parameters, split in contiguous slices (element-wise: any split is exact). */
+  adam(w: number, g: number, m: number, v: number, n: number, stepSize: number, beta1: number, beta2: number,
+    c1: number, c2: number, eps: number, inv: number): void {
+    const T = this.size;
+    if (n < MIN_PARALLEL_ADAM) {
+      this.k.adam(w, g, m, v, n, stepSize, beta1, beta2, c1, c2, eps, inv);
+      return;
+    }
+    const chunk = Math.ceil(n / T / 16) * 16;
+    for (let t = 1; t < T; t++) {
+      const lo = Math.min(n, t * chunk), hi = Math.min(n, lo + chunk);
+      const base = ARGS + STRIDE * t, ctrl = this.ctrl, f = this.ctrlF;
+      ctrl[base] = hi > lo ? OP_ADAM : OP_NONE;
+      ctrl[base + ADAM.w] = w + 4 * lo; ctrl[base + ADAM.g] = g + 4 * lo;
+      ctrl[base + ADAM.m] = m + 4 * lo; ctrl[base + ADAM.v] = v + 4 * lo;
+      ctrl[base + ADAM.n] = hi - lo;
+      f[base + ADAM.stepSize] = stepSize; f[base + ADAM.beta1] = beta1; f[base + ADAM.beta2] = beta2;
+      f[base + ADAM.c1] = c1; f[base + ADAM.c2] = c2; f[base + ADAM.eps] = eps; f[base + ADAM.inv] = inv;
+    }
+    this.launch();
+    this.k.adam(w, g, m, v, Math.min(n, chunk), stepSize, beta1, beta2, c1, c2, eps, inv);
+    this.join();
+  }
+
   private launch(): void {
     Atomics.store(this.ctrl, PENDING, this.threads.length);
     Atomics.add(this.ctrl, GEN, 1);
@@ -155,9 +185,9 @@ export class ThreadPool {
 export function serveKernelThread(port: { postMessage(m: unknown): void; onMessage(l: (m: unknown) => void): void }): void {
   port.onMessage(async (message) => {
     const { module, memory, control, index } = message as InitMessage;
-    let k: GemmExports;
+    let k: PoolExports;
     try {
-      k = (await WebAssembly.instantiate(module, { env: { memory } })).exports as unknown as GemmExports;
+      k = (await WebAssembly.instantiate(module, { env: { memory } })).exports as unknown as PoolExports;
     } catch (e) {
       port.postMessage(`could not instantiate the kernels: ${(e as Error).message}`);
       return;
@@ -170,7 +200,12 @@ export function serveKernelThread(port: { postMessage(m: unknown): void; onMessa
       Atomics.wait(ctrl, GEN, seen); // sleeps; no spinning
       seen = Atomics.load(ctrl, GEN);
       if (Atomics.load(ctrl, SHUTDOWN)) return;
-      if (ctrl[base + ARG.op] === OP_GEMM) {
+      const op = ctrl[base + ARG.op];
+      if (op === OP_ADAM) {
+        k.adam(ctrl[base + ADAM.w] >>> 0, ctrl[base + ADAM.g] >>> 0, ctrl[base + ADAM.m] >>> 0, ctrl[base + ADAM.v] >>> 0,
+          ctrl[base + ADAM.n], ctrlF[base + ADAM.stepSize], ctrlF[base + ADAM.beta1], ctrlF[base + ADAM.beta2],
+          ctrlF[base + ADAM.c1], ctrlF[base + ADAM.c2], ctrlF[base + ADAM.eps], ctrlF[base + ADAM.inv]);
+      } else if (op === OP_GEMM) {
         k.gemm(ctrl[base + ARG.tA], ctrl[base + ARG.tB], ctrl[base + ARG.M], ctrl[base + ARG.N], ctrl[base + ARG.K],
           ctrlF[base + ARG.alpha], ctrl[base + ARG.A] >>> 0, ctrl[base + ARG.lda], ctrl[base + ARG.B] >>> 0, ctrl[base + ARG.ldb],
           ctrlF[base + ARG.beta], ctrl[base + ARG.C] >>> 0, ctrl[base + ARG.ldc], ctrl[base + ARG.work] >>> 0);

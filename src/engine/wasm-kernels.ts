@@ -146,7 +146,8 @@ export class WasmKernels implements Kernels {
   }
   adam(w: Buf, g: Buf, m: Buf, v: Buf, n: number, stepSize: number, beta1: number,
     beta2: number, eps: number, invSqrtBc2: number): void {
-    this.k.adam(p(w), p(g), p(m), p(v), n, stepSize, beta1, beta2, 1 - beta1, 1 - beta2, eps, invSqrtBc2);
+    if (this.pool) this.pool.adam(p(w), p(g), p(m), p(v), n, stepSize, beta1, beta2, 1 - beta1, 1 - beta2, eps, invSqrtBc2);
+    else this.k.adam(p(w), p(g), p(m), p(v), n, stepSize, beta1, beta2, 1 - beta1, 1 - beta2, eps, invSqrtBc2);
   }
 }
 
