@@ -248,9 +248,12 @@ export async function main(argv: string[]): Promise<number> {
     const sec = r.seconds;
     console.log('');
     console.log(`time: pre-train ${sec.pretrain.toFixed(1)} s, evaluate ${sec.evalBefore.toFixed(2)} s, fine-tune ${sec.finetune.toFixed(1)} s, evaluate ${sec.evalAfter.toFixed(2)} s; total ${sec.total.toFixed(1)} s`);
+    // Worker threads live in this process, so this covers the engine and its kernel threads.
+    const peakRssMB = process.resourceUsage().maxRSS / 1024;
+    console.log(`peak memory (RSS of the process, all threads): ${peakRssMB.toFixed(0)} MB`);
     if (config.report) {
       const tmp = `${config.report}.tmp-${process.pid}`;
-      await writeFile(tmp, JSON.stringify(report, null, 2) + '\n');
+      await writeFile(tmp, JSON.stringify({ ...report, peakRssMB: Math.round(peakRssMB) }, null, 2) + '\n');
       await rename(tmp, config.report);
       console.log(`report: ${config.report}`);
     }

@@ -2,7 +2,7 @@
 import * as Comlink from 'comlink';
 import { AbortError, StateError } from './errors.js';
 import type { Dataset, Session } from './session.js';
-import type { EvalResult, LoraConfig, ModelInfo, ParamCounts, TrainOptions, TrainProgress, TrainResult } from './types.js';
+import type { EvalResult, LoraConfig, ModelInfo, ModelStateExport, ParamCounts, TrainOptions, TrainProgress, TrainResult } from './types.js';
 
 export interface TrainCallOptions extends TrainOptions {
   /** Called every `progressEvery` steps; training waits for a returned promise. */
@@ -52,9 +52,32 @@ export class Mlp {
     return this.session.call((e) => e.evaluate(this.id, data.id, opts.batchSize));
   }
 
-  /** Adds LoRA adapters and freezes the base weights (PEFT: get_peft_model). */
+  /**
+   * Adds a LoRA adapter (named `config.name`, default "default"), makes it active and freezes the
+   * base weights for good (PEFT: get_peft_model / add_adapter).
+   */
   loraize(config: LoraConfig = {}): Promise<ModelInfo> {
     return this.session.call((e) => e.loraize(this.id, config));
+  }
+
+  /** Switches adapters without copying the base (PEFT: set_adapter); null = the base alone. */
+  setActiveAdapter(name: string | null): Promise<ModelInfo> {
+    return this.session.call((e) => e.setActiveAdapter(this.id, name));
+  }
+
+  deleteAdapter(name: string): Promise<ModelInfo> {
+    return this.session.call((e) => e.deleteAdapter(this.id, name));
+  }
+
+  /** A new model with the adapter merged into the weights (PEFT: merge_and_unload); this one is untouched. */
+  async merge(adapter?: string): Promise<Mlp> {
+    const id = await this.session.call((e) => e.merge(this.id, adapter));
+    return new Mlp(this.session, id);
+  }
+
+  /** The whole state (weights, adapters, Adam moments, RNG step): what checkpoints hold. */
+  exportState(): Promise<ModelStateExport> {
+    return this.session.call((e) => e.exportState(this.id));
   }
 
   info(): Promise<ModelInfo> {

@@ -74,7 +74,11 @@ export function moduleNames(layerCount: number): string[] {
 }
 
 export function resolveLoraConfig(o: LoraConfig, layers: number[]): Required<LoraConfig> {
-  checkKeys('LoRA', o, ['r', 'alpha', 'targetModules', 'init']);
+  checkKeys('LoRA', o, ['name', 'r', 'alpha', 'targetModules', 'init']);
+  const name = o.name ?? 'default';
+  if (typeof name !== 'string' || !/^[A-Za-z0-9_.-]{1,64}$/.test(name)) {
+    throw new OptionError(`adapter name must be 1–64 characters of A–Z, a–z, 0–9, _ . -; got ${JSON.stringify(name)}`);
+  }
   const names = moduleNames(layers.length - 1);
   const targetModules = o.targetModules ?? names;
   if (!Array.isArray(targetModules) || targetModules.length === 0) {
@@ -92,7 +96,7 @@ export function resolveLoraConfig(o: LoraConfig, layers: number[]): Required<Lor
   }
   const init = o.init ?? 'peft';
   if (init !== 'peft' && init !== 'reference') throw new OptionError(`LoRA init must be "peft" or "reference", got ${JSON.stringify(init)}`);
-  return { r, alpha: checkNumber('alpha', o.alpha ?? 0.5, { above: 0 }), targetModules: targetModules.slice(), init };
+  return { name, r, alpha: checkNumber('alpha', o.alpha ?? 0.5, { above: 0 }), targetModules: targetModules.slice(), init };
 }
 
 export type ResolvedTrainOptions = Required<Omit<TrainOptions, 'classes'>> & { classes: number[] | null };

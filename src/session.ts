@@ -13,7 +13,7 @@ import type * as Comlink from 'comlink';
 import type { Engine } from './engine/engine.js';
 import { rehydrate, StateError } from './errors.js';
 import { Mlp } from './mlp.js';
-import type { DatasetInfo, DatasetSpec, EngineInfo, EngineOptions, MlpOptions } from './types.js';
+import type { DatasetInfo, DatasetSpec, EngineInfo, EngineOptions, MlpOptions, ModelStateExport } from './types.js';
 import { spawnEngine } from '#spawn';
 
 /** A started engine worker, whichever platform started it. */
@@ -62,6 +62,12 @@ export class Session {
 
   async mlp(opts: MlpOptions = {}): Promise<Mlp> {
     const id = await this.call((e) => e.createMlp(opts));
+    return new Mlp(this, id);
+  }
+
+  /** A model from a state exported by Mlp.exportState (or read from a checkpoint file). */
+  async importModel(state: ModelStateExport): Promise<Mlp> {
+    const id = await this.call((e) => e.importState(state));
     return new Mlp(this, id);
   }
 

@@ -64,6 +64,8 @@ export interface MlpOptions {
 }
 
 export interface LoraConfig {
+  /** Name of the adapter; several can live on one frozen base. Default "default" (PEFT's). */
+  name?: string;
   /** Rank r of the adapters (PEFT: r). Default 1. */
   r?: number;
   /** Scaling numerator α; the update is (α/r)·B·A (PEFT: lora_alpha). Default 0.5. */
@@ -135,6 +137,44 @@ export interface ModelInfo {
   dropout: number;
   seed: number;
   step: number;
-  lora: { r: number; alpha: number; targetModules: string[]; init: 'peft' | 'reference' } | null;
+  /** The active adapter, if any. */
+  lora: { name: string; r: number; alpha: number; targetModules: string[]; init: 'peft' | 'reference' } | null;
+  /** Names of all adapters on this base. */
+  adapters: string[];
+  /** Whether the base weights are frozen (set by the first loraize, for good). */
+  frozen: boolean;
   params: ParamCounts;
+}
+
+export interface AdamStateExport {
+  t: number;
+  m: Float32Array[];
+  v: Float32Array[];
+}
+
+/** A model's whole state (Engine.exportState / importState; checkpoints serialize this). */
+export interface ModelStateExport {
+  layers: number[];
+  dropout: number;
+  seed: number;
+  /** Training steps taken: the position of every random stream. */
+  step: number;
+  frozen: boolean;
+  /** W[l]: in×out row-major. */
+  W: Float32Array[];
+  /** Adam state of the base (before the first adapter), per W[l]. */
+  adam: AdamStateExport | null;
+  active: string | null;
+  adapters: {
+    name: string;
+    r: number;
+    alpha: number;
+    init: 'peft' | 'reference';
+    targetModules: string[];
+    /** A[l]: r×in, B[l]: out×r; null for layers not adapted. */
+    A: (Float32Array | null)[];
+    B: (Float32Array | null)[];
+    /** Moments in the order A, B of each adapted layer, layer by layer. */
+    adam: AdamStateExport | null;
+  }[];
 }

@@ -74,3 +74,75 @@ describe(`LoRA (${set.name})`, () => {
     expect(() => e.loraize(m)).toThrow(StateError);
   });
 });
+
+describe(`several adapters, merge, state export (${set.name})`, () => {
+  it('adapters switch on one frozen base without copying it; each keeps its own training', async () => {
+    const { e, d, m } = await pretrained();
+    const x = Float32Array.from(images.subarray(0, 20 * 784));
+    const hash = await e.frozenHash(m);
+    e.loraize(m, { name: 'digit3', r: 2, init: 'reference' });
+    await e.train(m, d.id, { steps: 10, batchSize: 32, lr: 1e-3, classes: [3] });
+    const p3 = e.predict(m, x, 20);
+    e.loraize(m, { name: 'digit8', r: 1, init: 'reference' });
+    await e.train(m, d.id, { steps: 10, batchSize: 32, lr: 1e-3, classes: [8] });
+    const p8 = e.predict(m, x, 20);
+    expect(Array.from(p8)).not.toEqual(Array.from(p3));
+    expect(e.setActiveAdapter(m, 'digit3').lora?.name).toBe('digit3');
+    expect(Array.from(e.predict(m, x, 20))).toEqual(Array.from(p3));
+    e.setActiveAdapter(m, null);
+    const base = e.predict(m, x, 20);
+    expect(await e.frozenHash(m)).toBe(hash);
+    await expect(e.train(m, d.id, { steps: 1 })).rejects.toThrow(/frozen and no adapter is active/);
+    expect(e.modelInfo(m).adapters).toEqual(['digit3', 'digit8']);
+    e.deleteAdapter(m, 'digit8');
+    expect(e.modelInfo(m).adapters).toEqual(['digit3']);
+    expect(() => e.loraize(m, { name: 'digit3' })).toThrow(/already has an adapter named "digit3"/);
+    expect(() => e.loraize(m, { name: 'a b' })).toThrow(/adapter name must be/);
+    expect(Array.from(base)).not.toEqual(Array.from(p3));
+  });
+
+  it('merge gives a new model computing W + (α/r)·(B·A)ᵀ and leaves the original untouched', async () => {
+    const { e, d, m } = await pretrained();
+    e.loraize(m, { r: 2, alpha: 4, init: 'reference' });
+    await e.train(m, d.id, { steps: 10, batchSize: 32, lr: 1e-2, classes: [5] });
+    const hash = await e.frozenHash(m);
+    const x = Float32Array.from(images.subarray(0, 50 * 784));
+    const adapted = e.predict(m, x, 50);
+    const merged = e.merge(m);
+    const w = e.readWeights(m), mw = e.readWeights(merged);
+    // Check one entry against the formula directly.
+    const [l, i, j] = [1, 17, 123];
+    const nIn = 1000, nOut = 2000;
+    let delta = 0;
+    for (let q = 0; q < 2; q++) delta += w.A[l]![q * nIn + i] * w.B[l]![j * 2 + q];
+    expect(mw.W[l][i * nOut + j]).toBeCloseTo(w.W[l][i * nOut + j] + 2 * delta, 6);
+    const p = e.predict(merged, x, 50);
+    let maxRel = 0;
+    for (let q = 0; q < p.length; q++) maxRel = Math.max(maxRel, Math.abs(p[q] - adapted[q]) / (Math.abs(adapted[q]) + 1));
+    console.log(`merged vs adapted logits: max relative diff ${maxRel.toExponential(2)}`);
+    expect(maxRel).toBeLessThan(1e-4);
+    expect(await e.frozenHash(m)).toBe(hash);
+    expect(e.modelInfo(merged)).toMatchObject({ frozen: false, adapters: [], lora: null });
+    await e.train(merged, d.id, { steps: 1, batchSize: 8 }); // a merged model trains like any base
+  });
+
+  it('export → import continues exactly like the uninterrupted model (weights, adapters, Adam, RNG step)', async () => {
+    const { e, d, m } = await pretrained();
+    e.loraize(m, { name: 'x', r: 2, init: 'peft' });
+    await e.train(m, d.id, { steps: 4, batchSize: 32, lr: 1e-3, classes: [1] });
+    const snapshot = e.exportState(m);
+    await e.train(m, d.id, { steps: 6, batchSize: 32, lr: 1e-3, classes: [1] });
+    const e2 = new Engine(await set.make());
+    const d2 = e2.addDataset({ images, labels, rowLen: 784 });
+    const m2 = e2.importState(snapshot);
+    expect(e2.modelInfo(m2)).toEqual({ ...e.modelInfo(m), step: snapshot.step });
+    await e2.train(m2, d2.id, { steps: 6, batchSize: 32, lr: 1e-3, classes: [1] });
+    const [a, b] = [e.readWeights(m), e2.readWeights(m2)];
+    for (const k of ['W', 'A', 'B'] as const) a[k].forEach((v, l) => expect(Array.from(b[k][l] ?? [])).toEqual(Array.from(v ?? [])));
+    // Shapes are checked before anything is allocated.
+    const bad = { ...snapshot, W: snapshot.W.map((w, l) => (l === 1 ? w.subarray(1) : w)) };
+    expect(() => e2.importState(bad)).toThrow(/W2: expected 2000000 values, got 1999999/);
+    const badAdam = { ...snapshot, adapters: [{ ...snapshot.adapters[0], adam: { t: 1, m: [], v: [] } }] };
+    expect(() => e2.importState(badAdam)).toThrow(/adapter x Adam: expected 6 moment tensors/);
+  });
+});

@@ -12,13 +12,13 @@ import { normal, Stream, streamKey, uniform, uniformInt } from './rng.js';
 import {
   adamStep, allocGrads, backward, createAdam, createWorkspace, dropoutPlan, forward, freeAdam, freeGrads,
   freeWorkspace, gradList, layers, lossAndGrad, trainableParams,
-  type AdamState, type Grads, type ModelState, type Workspace,
+  type AdamState, type Grads, type LoraState, type ModelState, type Workspace,
 } from './step.js';
 import { NumericalError, ShapeError, StateError, OptionError } from '../errors.js';
 import { checkInt, moduleNames, resolveLoraConfig, resolveMlpOptions, resolveTrainOptions } from '../options.js';
 import type {
   DatasetInfo, DatasetSpec, EngineInfo, EngineOptions, EvalResult, LoraConfig, MlpOptions, ModelInfo,
-  TrainOptions, TrainProgress, TrainResult,
+  ModelStateExport, TrainOptions, TrainProgress, TrainResult,
 } from '../types.js';
 
 interface Dataset {
@@ -28,14 +28,26 @@ interface Dataset {
   hostLabels: Uint8Array;
 }
 
+/** A named set of LoRA factors on a frozen base, with its own optimizer state. */
+interface Adapter {
+  lora: LoraState;
+  targetModules: string[];
+  init: 'peft' | 'reference';
+  adam: AdamState | null;
+  grads: Grads | null;
+}
+
 interface Model {
+  /** state.lora is the active adapter's factors (null: the base alone). */
   state: ModelState;
-  /** Adam state of whatever trains now (base weights before loraize, adapters after). */
+  /** Base training (before the first adapter): Adam state and ∂W buffers. */
   adam: AdamState | null;
   grads: Grads | null;
   ws: Workspace | null;
-  targetModules: string[];
-  loraInit: 'peft' | 'reference';
+  /** Set by the first loraize, never cleared: the base weights are read-only from then on. */
+  frozen: boolean;
+  adapters: Map<string, Adapter>;
+  active: string | null;
   /** Bumped whenever base weights change: first-layer caches of older versions are stale. */
   baseVersion: number;
   /** Cached first-layer products x·W_0 (see firstLayerCache), most recently used last. */
@@ -199,7 +211,7 @@ export class Engine {
     const id = this.nextId++;
     this.models.set(id, {
       state: { sizes: o.layers, dropout: o.dropout, seed: o.seed, W, lora: null, step: 0 },
-      adam: null, grads: null, ws: null, targetModules: [], loraInit: 'peft', baseVersion: 0, caches: new Map(),
+      adam: null, grads: null, ws: null, frozen: false, adapters: new Map(), active: null, baseVersion: 0, caches: new Map(),
     });
     return id;
   }
@@ -209,7 +221,7 @@ export class Engine {
     this.releaseTraining(m);
     this.dropCaches(m);
     for (const w of m.state.W) this.k.free(w);
-    if (m.state.lora) for (const b of [...m.state.lora.A, ...m.state.lora.B]) if (b) this.k.free(b);
+    for (const a of m.adapters.values()) this.freeAdapter(a);
     this.models.delete(id);
   }
 
@@ -228,6 +240,12 @@ export class Engine {
     m.ws = null;
   }
 
+  private freeAdapter(a: Adapter): void {
+    for (const b of [...a.lora.A, ...a.lora.B]) if (b) this.k.free(b);
+    if (a.adam) freeAdam(this.k, a.adam);
+    if (a.grads) freeGrads(this.k, a.grads);
+  }
+
   private workspace(m: Model, rows: number): Workspace {
     if (m.ws && m.ws.capacity >= rows) return m.ws;
     if (m.ws) freeWorkspace(this.k, m.ws);
@@ -239,29 +257,34 @@ export class Engine {
     const m = this.model(id);
     const s = m.state;
     const total = s.W.reduce((a, w) => a + w.length, 0);
-    const trainable = s.lora ? trainableParams(s).reduce((a, b) => a + b.length, 0) : total;
+    const active = m.active ? m.adapters.get(m.active)! : null;
+    const trainable = !m.frozen ? total : active ? trainableParams(s).reduce((a, b) => a + b.length, 0) : 0;
     return {
       layers: s.sizes.slice(), dropout: s.dropout, seed: s.seed, step: s.step,
-      lora: s.lora ? { r: s.lora.r, alpha: s.lora.alpha, targetModules: m.targetModules.slice(), init: m.loraInit } : null,
-      params: s.lora ? { frozen: total, trainable, total: total + trainable } : { frozen: 0, trainable, total },
+      lora: active ? { name: m.active!, r: active.lora.r, alpha: active.lora.alpha, targetModules: active.targetModules.slice(), init: active.init } : null,
+      adapters: [...m.adapters.keys()],
+      frozen: m.frozen,
+      params: m.frozen ? { frozen: total, trainable, total: total + trainable } : { frozen: 0, trainable, total },
     };
   }
 
   /**
-   * Adds LoRA adapters with PEFT's meaning (A r×in, B out×r, update (α/r)·B·A) and freezes the
-   * base weights. init 'peft': A uniform ±1/√in (PEFT's kaiming_uniform(a=√5)), B zero;
-   * init 'reference': A zero, B standard normal. Output is unchanged at step 0 either way.
+   * Adds a LoRA adapter with PEFT's meaning (A r×in, B out×r, update (α/r)·B·A), makes it the
+   * active one and freezes the base weights for good. init 'peft': A uniform ±1/√in (PEFT's
+   * kaiming_uniform(a=√5)), B zero; init 'reference': A zero, B standard normal. The output is
+   * unchanged at step 0 either way. Several adapters can live on one base (`name`).
    */
   loraize(id: number, config: LoraConfig = {}): ModelInfo {
     const m = this.model(id);
-    if (m.state.lora) throw new StateError('this model already has LoRA adapters (merge them into a new model first)');
     const c = resolveLoraConfig(config, m.state.sizes);
+    if (m.adapters.has(c.name)) throw new StateError(`the model already has an adapter named "${c.name}" (adapters: ${[...m.adapters.keys()].join(', ')})`);
     const names = moduleNames(layers(m.state));
     const A: (Buf | null)[] = [], B: (Buf | null)[] = [];
     names.forEach((name, l) => {
       if (!c.targetModules.includes(name)) { A.push(null); B.push(null); return; }
       const nIn = m.state.sizes[l], nOut = m.state.sizes[l + 1];
-      const key = streamKey(m.state.seed, Stream.loraInit, 0, l);
+      // Each adapter draws its own stream: the name is part of the key.
+      const key = streamKey(m.state.seed ^ hashName(c.name), Stream.loraInit, 0, l);
       const a = this.k.alloc('f32', c.r * nIn); // zero-filled
       const b = this.k.alloc('f32', nOut * c.r);
       if (c.init === 'peft') {
@@ -273,11 +296,140 @@ export class Engine {
       A.push(a);
       B.push(b);
     });
-    this.releaseTraining(m); // the base optimizer state and ∂W buffers are not needed any more
-    m.state.lora = { r: c.r, alpha: c.alpha, scale: c.alpha / c.r, A, B };
-    m.targetModules = c.targetModules;
-    m.loraInit = c.init;
+    if (!m.frozen) {
+      this.releaseTraining(m); // the base optimizer state and ∂W buffers are not needed any more
+      m.frozen = true;
+    }
+    m.adapters.set(c.name, { lora: { r: c.r, alpha: c.alpha, scale: c.alpha / c.r, A, B }, targetModules: c.targetModules, init: c.init, adam: null, grads: null });
+    this.activate(m, c.name);
     return this.modelInfo(id);
+  }
+
+  private activate(m: Model, name: string | null): void {
+    if (m.ws) freeWorkspace(this.k, m.ws); // its LoRA buffers depend on the adapter's rank
+    m.ws = null;
+    m.active = name;
+    m.state.lora = name ? m.adapters.get(name)!.lora : null;
+  }
+
+  /** Switches the adapter used by predict/evaluate/train (null: the frozen base alone). No copy of the base. */
+  setActiveAdapter(id: number, name: string | null): ModelInfo {
+    const m = this.model(id);
+    if (name !== null && !m.adapters.has(name)) throw new StateError(`no adapter named "${name}" (adapters: ${[...m.adapters.keys()].join(', ') || 'none'})`);
+    this.activate(m, name);
+    return this.modelInfo(id);
+  }
+
+  deleteAdapter(id: number, name: string): ModelInfo {
+    const m = this.model(id);
+    const a = m.adapters.get(name);
+    if (!a) throw new StateError(`no adapter named "${name}" (adapters: ${[...m.adapters.keys()].join(', ') || 'none'})`);
+    if (m.active === name) this.activate(m, null);
+    this.freeAdapter(a);
+    m.adapters.delete(name);
+    return this.modelInfo(id);
+  }
+
+  /**
+   * A new, unfrozen model whose weights are W + (α/r)·(B·A)ᵀ (our in×out layout) for the given
+   * adapter (default: the active one). The original model is not touched.
+   */
+  merge(id: number, name?: string): number {
+    const m = this.model(id);
+    const key = name ?? m.active;
+    const a = key ? m.adapters.get(key) : undefined;
+    if (!a) throw new StateError(key ? `no adapter named "${key}"` : 'the model has no active adapter to merge');
+    const s = m.state;
+    const W = s.W.map((w, l) => {
+      const out = this.k.alloc('f32', w.length);
+      this.k.copy(w, out, w.length);
+      const A = a.lora.A[l], B = a.lora.B[l];
+      // ΔW (in×out) = s · Aᵀ(in×r) · Bᵀ(r×out): A is r×in, B is out×r.
+      if (A && B) this.k.gemm(true, true, s.sizes[l], s.sizes[l + 1], a.lora.r, a.lora.scale, A, B, 1, out);
+      return out;
+    });
+    const newId = this.nextId++;
+    this.models.set(newId, {
+      state: { sizes: s.sizes.slice(), dropout: s.dropout, seed: s.seed, W, lora: null, step: s.step },
+      adam: null, grads: null, ws: null, frozen: false, adapters: new Map(), active: null, baseVersion: 0, caches: new Map(),
+    });
+    return newId;
+  }
+
+  /**
+   * Everything needed to continue exactly where the model is: spec, step (the RNG position),
+   * weights, adapters and every Adam moment. Plain arrays: checkpoints serialize this.
+   */
+  exportState(id: number): ModelStateExport {
+    const m = this.model(id);
+    const s = m.state;
+    const rd = (b: Buf) => this.k.read(b) as Float32Array;
+    const adam = (x: AdamState | null) => (x ? { t: x.t, m: x.m.map(rd), v: x.v.map(rd) } : null);
+    return {
+      layers: s.sizes.slice(), dropout: s.dropout, seed: s.seed, step: s.step, frozen: m.frozen,
+      W: s.W.map(rd), adam: adam(m.adam), active: m.active,
+      adapters: [...m.adapters].map(([name, a]) => ({
+        name, r: a.lora.r, alpha: a.lora.alpha, init: a.init, targetModules: a.targetModules.slice(),
+        A: a.lora.A.map((b) => (b ? rd(b) : null)), B: a.lora.B.map((b) => (b ? rd(b) : null)), adam: adam(a.adam),
+      })),
+    };
+  }
+
+  /** Creates a model from exportState's output; every shape is checked before anything is allocated. */
+  importState(x: ModelStateExport): number {
+    const o = resolveMlpOptions({ layers: x.layers, dropout: x.dropout, seed: x.seed });
+    const sizes = o.layers, L = sizes.length - 1;
+    checkInt('step', x.step, { min: 0 });
+    const need = (what: string, a: ArrayLike<number> | null | undefined, n: number) => {
+      if (!a || a.length !== n) throw new ShapeError(`${what}: expected ${n} values, got ${a ? a.length : 'none'}`);
+    };
+    const wLen = (l: number) => sizes[l] * sizes[l + 1];
+    if (!Array.isArray(x.W) || x.W.length !== L) throw new ShapeError(`expected ${L} weight matrices, got ${x.W?.length}`);
+    x.W.forEach((w, l) => need(`W${l + 1}`, w, wLen(l)));
+    const checkAdam = (what: string, a: ModelStateExport['adam'], lens: number[]) => {
+      if (!a) return;
+      checkInt(`${what} step`, a.t, { min: 0 });
+      if (a.m.length !== lens.length || a.v.length !== lens.length) throw new ShapeError(`${what}: expected ${lens.length} moment tensors`);
+      lens.forEach((n, i) => { need(`${what} m[${i}]`, a.m[i], n); need(`${what} v[${i}]`, a.v[i], n); });
+    };
+    checkAdam('base Adam', x.adam, sizes.slice(0, -1).map((_, l) => wLen(l)));
+    const names = new Set<string>();
+    for (const a of x.adapters) {
+      const c = resolveLoraConfig({ name: a.name, r: a.r, alpha: a.alpha, init: a.init, targetModules: a.targetModules }, sizes);
+      if (names.has(c.name)) throw new ShapeError(`adapter "${c.name}" appears twice`);
+      names.add(c.name);
+      const lens: number[] = [];
+      moduleNames(L).forEach((mod, l) => {
+        const on = c.targetModules.includes(mod);
+        if (on) {
+          need(`adapter ${c.name} A${l + 1}`, a.A[l], c.r * sizes[l]);
+          need(`adapter ${c.name} B${l + 1}`, a.B[l], sizes[l + 1] * c.r);
+          lens.push(c.r * sizes[l], sizes[l + 1] * c.r);
+        } else if (a.A[l] || a.B[l]) {
+          throw new ShapeError(`adapter ${c.name} has factors for ${mod}, which is not among its target modules`);
+        }
+      });
+      checkAdam(`adapter ${c.name} Adam`, a.adam, lens);
+    }
+    if (x.active !== null && !names.has(x.active)) throw new ShapeError(`the active adapter "${x.active}" is not among the adapters`);
+    if (x.adapters.length && !x.frozen) throw new ShapeError('a model with adapters must have a frozen base');
+    // All checked: allocate.
+    const up = (a: Float32Array) => { const b = this.k.alloc('f32', a.length); this.k.write(b, a); return b; };
+    const adam = (a: ModelStateExport['adam']): AdamState | null => (a ? { t: a.t, m: a.m.map(up), v: a.v.map(up) } : null);
+    const m: Model = {
+      state: { sizes, dropout: o.dropout, seed: o.seed, W: x.W.map(up), lora: null, step: x.step },
+      adam: adam(x.adam), grads: null, ws: null, frozen: x.frozen, adapters: new Map(), active: null, baseVersion: 0, caches: new Map(),
+    };
+    for (const a of x.adapters) {
+      m.adapters.set(a.name, {
+        lora: { r: a.r, alpha: a.alpha, scale: a.alpha / a.r, A: a.A.map((v) => (v ? up(v) : null)), B: a.B.map((v) => (v ? up(v) : null)) },
+        targetModules: a.targetModules.slice(), init: a.init, adam: adam(a.adam), grads: null,
+      });
+    }
+    const id = this.nextId++;
+    this.models.set(id, m);
+    this.activate(m, x.active);
+    return id;
   }
 
   // ---- first-layer cache ---------------------------------------------------------------------
@@ -344,6 +496,7 @@ export class Engine {
     const m = this.model(id);
     const d = this.dataset(datasetId);
     const s = m.state;
+    if (m.frozen && !s.lora) throw new StateError('the base weights are frozen and no adapter is active: activate one (setActiveAdapter) or loraize again');
     const o = resolveTrainOptions(opts, d.info.numClasses, !!s.lora);
     if (d.info.rowLen !== s.sizes[0]) throw new ShapeError(`the dataset has ${d.info.rowLen} values per image but the model's input layer takes ${s.sizes[0]}`);
     if (d.info.numClasses > s.sizes[s.sizes.length - 1]) throw new ShapeError(`the dataset has ${d.info.numClasses} classes but the model outputs ${s.sizes[s.sizes.length - 1]}`);
@@ -352,9 +505,12 @@ export class Engine {
     const k = this.k;
     const b = o.batchSize;
     const ws = this.workspace(m, b);
-    if (!m.grads) m.grads = allocGrads(k, s);
-    if (!m.adam) m.adam = createAdam(k, trainableParams(s));
-    const params = trainableParams(s), grads = gradList(s, m.grads);
+    // Optimizer state of what trains: the base, or the active adapter.
+    const owner: { adam: AdamState | null; grads: Grads | null } = s.lora ? m.adapters.get(m.active!)! : m;
+    if (!owner.grads) owner.grads = allocGrads(k, s);
+    if (!owner.adam) owner.adam = createAdam(k, trainableParams(s));
+    const gradBufs = owner.grads, adamState = owner.adam;
+    const params = trainableParams(s), grads = gradList(s, gradBufs);
     const adamCfg = { lr: o.lr, beta1: o.beta1, beta2: o.beta2, eps: o.eps };
     const idx = new Int32Array(b), pos = new Int32Array(b);
     const losses = new Float32Array(o.steps);
@@ -381,8 +537,8 @@ export class Engine {
         if (!Number.isFinite(loss)) {
           throw new NumericalError(`the loss became ${loss} at step ${done + 1} of this run (model step ${s.step + 1}); the step was not applied. Lower the learning rate (lr = ${o.lr}) or the pixel scale.`);
         }
-        backward(k, s, ws, b, drop, m.grads, mode);
-        adamStep(k, params, grads, m.adam, adamCfg);
+        backward(k, s, ws, b, drop, gradBufs, mode);
+        adamStep(k, params, grads, adamState, adamCfg);
         if (!s.lora) m.baseVersion++;
         s.step++;
         losses[done] = loss;
@@ -498,9 +654,9 @@ export class Engine {
         if ((g?.length ?? 0) !== n) throw new ShapeError(`${what}[${l}]: expected ${n} values, got ${g?.length ?? 0}`);
       });
     };
-    if (w.W && s.lora) throw new StateError('the base weights are frozen (the model has LoRA adapters); merge into a new model to change them');
+    if (w.W && m.frozen) throw new StateError('the base weights are frozen (the model has LoRA adapters); merge into a new model to change them');
     check('W', w.W, s.W);
-    if ((w.A || w.B) && !s.lora) throw new StateError('the model has no LoRA adapters to write');
+    if ((w.A || w.B) && !s.lora) throw new StateError('the model has no active LoRA adapter to write');
     check('A', w.A, s.lora?.A ?? []);
     check('B', w.B, s.lora?.B ?? []);
     w.W?.forEach((v, l) => this.k.write(s.W[l], v));
@@ -519,6 +675,13 @@ export class Engine {
     const digest = await crypto.subtle.digest('SHA-256', all);
     return Array.from(new Uint8Array(digest), (x) => x.toString(16).padStart(2, '0')).join('');
   }
+}
+
+/** FNV-1a of an adapter name, mixed into its init stream's seed. */
+function hashName(name: string): number {
+  let h = 0x811c9dc5;
+  for (let i = 0; i < name.length; i++) h = Math.imul(h ^ name.charCodeAt(i), 0x01000193) >>> 0;
+  return name === 'default' ? 0 : h;
 }
 
 function now(): number {
