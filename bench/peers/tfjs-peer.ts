@@ -11,89 +11,15 @@
 // WASM_HAS_MULTITHREAD_SUPPORT flag is hard-wired to false under Node, tfjs issue #3830), so it
 // runs tfjs-backend-wasm-simd.wasm on one thread; see bench/peers/README.md.
 //
-// Gradients: @tensorflow/tfjs-core's Node entry (dist/tf-core.node.js) registers no gradient
-// functions; the @tensorflow/tfjs umbrella package does that by importing
-// tfjs-core/dist/register_all_gradients, an ES-module tree that Node cannot load on its own
-// (extensionless and directory imports). Without the umbrella package we register, once, the six
-// gradients this model needs, with the bodies of tfjs-core 4.22.0's own configs
-// (dist/gradients/{BatchMatMul,Add,Multiply,RealDiv,Relu,Sum}_grad.js): same ops, same numbers.
+// Gradients: tfjs-core alone registers no gradient functions in Node; the @tensorflow/tfjs umbrella
+// package (what a tfjs user installs) registers all of them, so we import it for that.
 
 import * as tf from '@tensorflow/tfjs-core';
+import '@tensorflow/tfjs';
 import '@tensorflow/tfjs-backend-cpu';
 import { getThreadsCount, setThreadsCount, setWasmPaths } from '@tensorflow/tfjs-backend-wasm';
 
 export type TfjsBackend = 'wasm' | 'cpu';
-
-/** Registers tfjs-core's gradient configs for the kernels on this model's tape (if absent). */
-function registerGradients(): void {
-  const { getReductionAxes, assertAndGetBroadcastShape } = tf.broadcast_util;
-  /** Sum `res` over the axes broadcasting added to `shape`, back to `shape`. */
-  const unbroadcast = (res: tf.Tensor, shape: number[], outShape: number[]) => {
-    const axes = getReductionAxes(shape, outShape);
-    return axes.length > 0 ? tf.reshape(tf.sum(res, axes), shape) : res;
-  };
-  const configs: tf.GradConfig[] = [
-    {
-      kernelName: tf.BatchMatMul,
-      inputsToSave: ['a', 'b'],
-      gradFunc: (dy, saved, attrs) => {
-        const [a, b] = saved, d = dy as tf.Tensor;
-        const { transposeA, transposeB } = attrs as { transposeA: boolean; transposeB: boolean };
-        if (!transposeA && !transposeB) return { a: () => tf.matMul(d, b, false, true), b: () => tf.matMul(a, d, true, false) };
-        if (!transposeA && transposeB) return { a: () => tf.matMul(d, b, false, false), b: () => tf.matMul(d, a, true, false) };
-        if (transposeA && !transposeB) return { a: () => tf.matMul(b, d, false, true), b: () => tf.matMul(a, d, false, false) };
-        return { a: () => tf.matMul(b, d, true, true), b: () => tf.matMul(d, a, true, true) };
-      },
-    },
-    {
-      kernelName: tf.Add,
-      inputsToSave: ['a', 'b'],
-      gradFunc: (dy, [a, b]) => {
-        const out = assertAndGetBroadcastShape(a.shape, b.shape), d = dy as tf.Tensor;
-        return { a: () => tf.reshape(unbroadcast(d, a.shape, out), a.shape), b: () => tf.reshape(unbroadcast(d, b.shape, out), b.shape) };
-      },
-    },
-    {
-      kernelName: tf.Multiply,
-      inputsToSave: ['a', 'b'],
-      gradFunc: (dy, [a, b]) => {
-        const out = assertAndGetBroadcastShape(a.shape, b.shape), d = dy as tf.Tensor;
-        return {
-          a: () => unbroadcast(tf.mul(d, tf.cast(b, 'float32')), a.shape, out),
-          b: () => unbroadcast(tf.mul(d, tf.cast(a, 'float32')), b.shape, out),
-        };
-      },
-    },
-    {
-      kernelName: tf.RealDiv,
-      inputsToSave: ['a', 'b'],
-      gradFunc: (dy, [a, b]) => {
-        const out = assertAndGetBroadcastShape(a.shape, b.shape), d = dy as tf.Tensor;
-        return {
-          a: () => unbroadcast(tf.div(d, tf.cast(b, 'float32')), a.shape, out),
-          b: () => tf.neg(tf.div(unbroadcast(tf.mul(d, tf.cast(a, 'float32')), b.shape, out), tf.cast(tf.square(b), 'float32'))),
-        };
-      },
-    },
-    {
-      kernelName: tf.Relu,
-      inputsToSave: ['x'],
-      gradFunc: (dy, [x]) => ({ x: () => tf.mul(dy as tf.Tensor, tf.cast(tf.step(x), 'float32')) }),
-    },
-    {
-      kernelName: tf.Sum,
-      inputsToSave: ['x'],
-      gradFunc: (dy, [x], attrs) => {
-        const shape = x.shape.slice();
-        for (const a of tf.util.parseAxisParam((attrs as { axis: number | number[] }).axis, x.shape)) shape[a] = 1;
-        const derX = tf.mul(tf.reshape(dy as tf.Tensor, shape), tf.ones(x.shape, 'float32'));
-        return { x: () => derX };
-      },
-    },
-  ];
-  for (const c of configs) if (!tf.getGradient(c.kernelName)) tf.registerGradient(c);
-}
-registerGradients();
 
 export interface TfjsInfo {
   backend: string;
