@@ -20,7 +20,7 @@
 // Nothing is allocated: `work` points at scratch memory owned by the caller, at least
 // gemmWorkFloats(M, N, K) floats (see that function).
 
-import { madd } from "./simd";
+import { madd, smadd } from "./simd";
 
 const MR: i32 = 4;
 const NR: i32 = 8;
@@ -29,6 +29,7 @@ const MC: i32 = 128;
 
 // Scratch floats needed by gemm for these sizes: packed B block + packed A block + one tile.
 export function gemmWorkFloats(M: i32, N: i32, K: i32): i32 {
+  if (K > 0 && isSkinny(M, N, K)) return K * N; // packed op(B) of the skinny loops
   const kc = min(K, KC);
   const mc = min(roundUp(M, MR), MC);
   return kc * roundUp(N, NR) + kc * mc + MR * NR;
@@ -207,12 +208,142 @@ function packA(transA: i32, mc: i32, kc: i32, i0: i32, p0: i32, A: usize, lda: i
   }
 }
 
+// ---- skinny products (the LoRA factor products: r is 1..8) ------------------------------------
+// The packed kernel pads M to 4 and N to 8 and packs whole panels: for C = u·Bᵀ with K = r = 1
+// or ∂A = ĝuᵀ·h with M = r that is mostly padding. These three loops do the same sums without it.
+// A product takes exactly one path, chosen from (M, N, K) alone (isSkinny), so splitting a big
+// product across threads never changes which path an element goes through.
+
+const SKINNY: i32 = 8;
+
+// Whether gemm uses a skinny loop for these sizes. The thread pool only splits non-skinny products.
+export function isSkinny(M: i32, N: i32, K: i32): bool {
+  return K <= SKINNY || M <= 4 || N <= 4;
+}
+
+@inline function opA(transA: i32, A: usize, lda: i32, i: i32, p: i32): f32 {
+  return transA ? load<f32>(A + (<usize>p * lda + i) * 4) : load<f32>(A + (<usize>i * lda + p) * 4);
+}
+
+// Vectorised along N: C[i][j..] = alpha·Σ_p op(A)[i][p]·Bp[p][j..] (+ C), with op(B) rows
+// contiguous (packed into `work` first when transB). For small K or small M.
+function gemmRows(transA: i32, transB: i32, M: i32, N: i32, K: i32, alpha: f32, A: usize, lda: i32,
+  B: usize, ldb: i32, beta: f32, C: usize, ldc: i32, work: usize): void {
+  let Bp = B, ldbp = ldb;
+  if (transB) {
+    for (let p = 0; p < K; p++) {
+      for (let j = 0; j < N; j++) store<f32>(work + (<usize>p * N + j) * 4, load<f32>(B + (<usize>j * ldb + p) * 4));
+    }
+    Bp = work;
+    ldbp = N;
+  }
+  const va = f32x4.splat(alpha);
+  for (let i = 0; i < M; i++) {
+    const crow = C + <usize>i * ldc * 4;
+    let j = 0;
+    for (; j + 8 <= N; j += 8) {
+      let acc0 = f32x4.splat(0), acc1 = f32x4.splat(0);
+      for (let p = 0; p < K; p++) {
+        const a = f32x4.splat(opA(transA, A, lda, i, p));
+        const b = Bp + (<usize>p * ldbp + j) * 4;
+        acc0 = madd(a, v128.load(b), acc0);
+        acc1 = madd(a, v128.load(b, 16), acc1);
+      }
+      const c = crow + (<usize>j << 2);
+      if (beta != 0) {
+        v128.store(c, f32x4.add(v128.load(c), f32x4.mul(va, acc0)));
+        v128.store(c, f32x4.add(v128.load(c, 16), f32x4.mul(va, acc1)), 16);
+      } else {
+        v128.store(c, f32x4.mul(va, acc0));
+        v128.store(c, f32x4.mul(va, acc1), 16);
+      }
+    }
+    for (; j < N; j++) {
+      let acc: f32 = 0;
+      for (let p = 0; p < K; p++) acc = smadd(opA(transA, A, lda, i, p), load<f32>(Bp + (<usize>p * ldbp + j) * 4), acc);
+      const c = crow + (<usize>j << 2);
+      store<f32>(c, beta != 0 ? load<f32>(c) + alpha * acc : alpha * acc);
+    }
+  }
+}
+
+// Dot products along K for N ≤ 4 with A not transposed: C[i][q] = alpha·A[i][·]·op(B)[·][q].
+// op(B) columns are packed contiguous into `work` ([q][p]).
+function gemmDots(transB: i32, M: i32, N: i32, K: i32, alpha: f32, A: usize, lda: i32,
+  B: usize, ldb: i32, beta: f32, C: usize, ldc: i32, work: usize): void {
+  for (let q = 0; q < N; q++) {
+    for (let p = 0; p < K; p++) {
+      store<f32>(work + (<usize>q * K + p) * 4, transB ? load<f32>(B + (<usize>q * ldb + p) * 4) : load<f32>(B + (<usize>p * ldb + q) * 4));
+    }
+  }
+  for (let i = 0; i < M; i++) {
+    const arow = A + <usize>i * lda * 4;
+    for (let q = 0; q < N; q++) {
+      const bcol = work + <usize>q * K * 4;
+      let acc0 = f32x4.splat(0), acc1 = f32x4.splat(0);
+      let p = 0;
+      for (; p + 8 <= K; p += 8) {
+        acc0 = madd(v128.load(arow + (<usize>p << 2)), v128.load(bcol + (<usize>p << 2)), acc0);
+        acc1 = madd(v128.load(arow + (<usize>p << 2), 16), v128.load(bcol + (<usize>p << 2), 16), acc1);
+      }
+      const v = f32x4.add(acc0, acc1);
+      let acc = (f32x4.extract_lane(v, 0) + f32x4.extract_lane(v, 1)) + (f32x4.extract_lane(v, 2) + f32x4.extract_lane(v, 3));
+      for (; p < K; p++) acc = smadd(load<f32>(arow + (<usize>p << 2)), load<f32>(bcol + (<usize>p << 2)), acc);
+      const c = C + (<usize>i * ldc + q) * 4;
+      store<f32>(c, beta != 0 ? load<f32>(c) + alpha * acc : alpha * acc);
+    }
+  }
+}
+
+// Vectorised along M for N ≤ 4 with A transposed (op(A)[i][p] = A[p][i], contiguous in i):
+// C[i..i+4][q] = alpha·Σ_p A[p][i..i+4]·op(B)[p][q]. This is ∂B = s·gᵀ·u.
+function gemmCols(transB: i32, M: i32, N: i32, K: i32, alpha: f32, A: usize, lda: i32,
+  B: usize, ldb: i32, beta: f32, C: usize, ldc: i32): void {
+  for (let q = 0; q < N; q++) {
+    let i = 0;
+    for (; i + 4 <= M; i += 4) {
+      let acc = f32x4.splat(0);
+      for (let p = 0; p < K; p++) {
+        const b = transB ? load<f32>(B + (<usize>q * ldb + p) * 4) : load<f32>(B + (<usize>p * ldb + q) * 4);
+        acc = madd(v128.load(A + (<usize>p * lda + i) * 4), f32x4.splat(b), acc);
+      }
+      const c0 = C + (<usize>i * ldc + q) * 4, st = <usize>ldc * 4;
+      const v0 = alpha * f32x4.extract_lane(acc, 0), v1 = alpha * f32x4.extract_lane(acc, 1);
+      const v2 = alpha * f32x4.extract_lane(acc, 2), v3 = alpha * f32x4.extract_lane(acc, 3);
+      if (beta != 0) {
+        store<f32>(c0, load<f32>(c0) + v0); store<f32>(c0 + st, load<f32>(c0 + st) + v1);
+        store<f32>(c0 + 2 * st, load<f32>(c0 + 2 * st) + v2); store<f32>(c0 + 3 * st, load<f32>(c0 + 3 * st) + v3);
+      } else {
+        store<f32>(c0, v0); store<f32>(c0 + st, v1); store<f32>(c0 + 2 * st, v2); store<f32>(c0 + 3 * st, v3);
+      }
+    }
+    for (; i < M; i++) {
+      let acc: f32 = 0;
+      for (let p = 0; p < K; p++) {
+        const b = transB ? load<f32>(B + (<usize>q * ldb + p) * 4) : load<f32>(B + (<usize>p * ldb + q) * 4);
+        acc = smadd(load<f32>(A + (<usize>p * lda + i) * 4), b, acc);
+      }
+      const c = C + (<usize>i * ldc + q) * 4;
+      store<f32>(c, beta != 0 ? load<f32>(c) + alpha * acc : alpha * acc);
+    }
+  }
+}
+
 export function gemm(
   transA: i32, transB: i32, M: i32, N: i32, K: i32,
   alpha: f32, A: usize, lda: i32, B: usize, ldb: i32,
   beta: f32, C: usize, ldc: i32, work: usize,
 ): void {
   if (M <= 0 || N <= 0) return;
+  if (K > 0 && isSkinny(M, N, K)) {
+    if (N <= 4) {
+      if (transA) gemmCols(transB, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+      else gemmDots(transB, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, work);
+    } else {
+      gemmRows(transA, transB, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, work);
+    }
+    return;
+  }
   if (K <= 0) {
     // Empty sum: C = beta·C.
     if (beta == 0) {

@@ -2,11 +2,13 @@
 // tests and (later) the demo run the same sequence: pre-train → evaluate → pick the worst class →
 // loraize → fine-tune on that class → evaluate → check the frozen weights.
 
-import { OptionError } from './errors.js';
+import { AbortError, OptionError, ShapeError, StateError } from './errors.js';
+import { baseModelState, type AdapterStateExport, type BaseModel } from './io/checkpoint.js';
 import { checkInt, checkNumber, REFERENCE_LAYERS, resolveLoraConfig, resolveMlpOptions } from './options.js';
+import type { Mlp } from './mlp.js';
 import type { Session } from './session.js';
 import type { LabeledImages } from './mnist.js';
-import type { EvalResult, LoraConfig, ParamCounts, TrainProgress } from './types.js';
+import type { EvalResult, LoraConfig, ModelStateExport, ParamCounts, TrainProgress, TrainResult } from './types.js';
 
 export interface ExperimentSettings {
   seed: number;
@@ -51,10 +53,34 @@ export function validateSettings(s: ExperimentSettings, layers = REFERENCE_LAYER
 
 export type Phase = 'pretrain' | 'evalBefore' | 'finetune' | 'evalAfter';
 
+/** Where a run stands: what a checkpoint records next to the model so the run can be resumed. */
+export interface ExperimentRun {
+  /** The settings, pretrainSteps resolved (0 when the base was loaded). */
+  settings: ExperimentSettings & { pretrainSteps: number };
+  /** The model step at which pre-training ends and fine-tuning begins. */
+  pretrainEnd: number;
+  /** Pre-training was skipped: the base came from a file. */
+  loadedBase: boolean;
+  /** Last loss of each phase so far (null: no step yet). */
+  losses: { pretrainLast: number | null; finetuneLast: number | null };
+}
+
 export interface ExperimentHooks {
-  onPhase?(phase: Phase, info: { steps?: number }): void;
+  /** steps: the phase's total; done: steps already taken before this run (resumed). */
+  onPhase?(phase: Phase, info: { steps?: number; done?: number }): void;
   onProgress?(phase: Phase, p: TrainProgress): void;
   signal?: AbortSignal;
+  /** Skip pre-training and start from these base weights (dropout and seed from the settings). */
+  base?: BaseModel;
+  /** Fine-tune this adapter (e.g. imported from PEFT) instead of a fresh one. */
+  adapter?: AdapterStateExport;
+  /** Continue a run saved from onEnd: its model state and run record (`settings` must be run.settings). */
+  resume?: { state: ModelStateExport; run: ExperimentRun };
+  /**
+   * Called with the model, before it is disposed, when the run finishes or is aborted (AbortError,
+   * the model then holds the state after the last completed step): e.g. to save a checkpoint.
+   */
+  onEnd?(model: Mlp, run: ExperimentRun, how: 'finished' | 'aborted'): Promise<void>;
 }
 
 export interface ExperimentReport {
@@ -76,6 +102,10 @@ export interface ExperimentReport {
   seconds: { pretrain: number; evalBefore: number; finetune: number; evalAfter: number; total: number };
   confusionBefore: number[][];
   confusionAfter: number[][];
+  /** The model step a resumed run started from (null: not resumed). */
+  resumedFromStep: number | null;
+  /** Pre-training was skipped: the base model came from a file. */
+  loadedBase: boolean;
 }
 
 /** Index of the largest count (lowest index on ties): the worst class. */
@@ -88,39 +118,83 @@ export function worstClass(mislabeled: number[]): number {
 export async function runExperiment(session: Session, data: { train: LabeledImages; test: LabeledImages },
   settings: ExperimentSettings, hooks: ExperimentHooks = {}): Promise<ExperimentReport> {
   const rowLen = data.train.rows * data.train.cols;
-  const layers = [rowLen, ...REFERENCE_LAYERS.slice(1)];
+  const resume = hooks.resume;
+  const layers = resume?.state.layers ?? hooks.base?.layers ?? [rowLen, ...REFERENCE_LAYERS.slice(1)];
   validateSettings(settings, layers);
+  if (layers[0] !== rowLen) throw new ShapeError(`the model takes ${layers[0]} inputs but the images have ${rowLen} pixels`);
   const t0 = performance.now();
-  const pretrainSteps = settings.pretrainSteps ?? Math.floor(data.train.count / settings.batchSize);
-  if (pretrainSteps === 0 && settings.pretrainSteps === null) {
+  const loadedBase = resume ? resume.run.loadedBase : !!hooks.base;
+  const pretrainSteps = resume ? resume.run.settings.pretrainSteps
+    : loadedBase ? 0 : settings.pretrainSteps ?? Math.floor(data.train.count / settings.batchSize);
+  if (pretrainSteps === 0 && settings.pretrainSteps === null && !loadedBase) {
     throw new OptionError(`batch size ${settings.batchSize} is larger than the ${data.train.count} training images (one epoch would be 0 steps)`);
   }
   const train = await session.dataset({ images: data.train.images, labels: data.train.labels, rowLen, pixelScale: settings.pixelScale });
   const test = await session.dataset({ images: data.test.images, labels: data.test.labels, rowLen, pixelScale: settings.pixelScale });
-  const model = await session.mlp({ layers, dropout: settings.dropout, seed: settings.seed });
+  // The model: resumed from a checkpoint, a loaded base, or a fresh one to pre-train.
+  let model: Mlp = resume ? await session.importModel(resume.state)
+    : hooks.base ? await session.importModel(baseModelState(hooks.base, { dropout: settings.dropout, seed: settings.seed }))
+      : await session.mlp({ layers, dropout: settings.dropout, seed: settings.seed });
+  const run: ExperimentRun = resume
+    ? { ...resume.run, losses: { ...resume.run.losses } }
+    : { settings: { ...settings, pretrainSteps }, pretrainEnd: pretrainSteps, loadedBase, losses: { pretrainLast: null, finetuneLast: null } };
+  const startStep = resume ? resume.state.step : null;
+
+  /** One training phase of `steps` steps; keeps the phase's last loss in `run`, also when aborted. */
+  const trainPhase = async (phase: 'pretrain' | 'finetune', steps: number, opts: { lr: number; classes?: number[] }) => {
+    const key = phase === 'pretrain' ? 'pretrainLast' : 'finetuneLast';
+    const keep = (r: TrainResult | undefined) => { if (r && r.losses.length) run.losses[key] = r.losses[r.losses.length - 1]; };
+    try {
+      const r = await model.train(train, {
+        steps, batchSize: settings.batchSize, ...opts, onProgress: (p) => hooks.onProgress?.(phase, p), signal: hooks.signal,
+      });
+      keep(r);
+      return r.seconds;
+    } catch (e) {
+      if (e instanceof AbortError) keep((e as AbortError & { result?: TrainResult }).result);
+      throw e;
+    }
+  };
+
   try {
-    hooks.onPhase?.('pretrain', { steps: pretrainSteps });
-    const pre = await model.train(train, {
-      steps: pretrainSteps, batchSize: settings.batchSize, lr: settings.pretrainLr,
-      onProgress: (p) => hooks.onProgress?.('pretrain', p), signal: hooks.signal,
-    });
+    let info = await model.info();
+    const resumedInFinetune = info.frozen;
+    if (resumedInFinetune && !info.lora) throw new StateError('the model to resume is frozen but has no active adapter to fine-tune');
+    const pretrainLeft = resumedInFinetune ? 0 : run.pretrainEnd - info.step;
+    if (pretrainLeft < 0) throw new StateError(`the model is at step ${info.step}, past the end of pre-training (step ${run.pretrainEnd})`);
+    hooks.onPhase?.('pretrain', { steps: pretrainSteps, done: pretrainSteps - pretrainLeft });
+    const preSeconds = pretrainLeft > 0 ? await trainPhase('pretrain', pretrainLeft, { lr: settings.pretrainLr }) : 0;
+
     hooks.onPhase?.('evalBefore', {});
+    // A run resumed during fine-tuning evaluates its frozen base alone: the pre-trained model.
+    if (resumedInFinetune) await model.setActiveAdapter(null);
     const before: EvalResult = await model.evaluate(test, { batchSize: settings.evalBatchSize });
+    const hashBefore = await model.frozenHash(); // the pre-trained weights, before loraize touches the model
+    if (resumedInFinetune) await model.setActiveAdapter(info.lora!.name);
     const worst = worstClass(before.mislabeled);
     const target = settings.targetClass ?? worst;
-    const lora: LoraConfig = { r: settings.r, alpha: settings.alpha, init: settings.loraInit };
-    if (settings.targetModules) lora.targetModules = settings.targetModules;
-    const hashBefore = await model.frozenHash(); // the pre-trained weights, before loraize touches the model
-    const info = await model.loraize(lora);
-    hooks.onPhase?.('finetune', { steps: settings.finetuneSteps });
-    const ft = await model.train(train, {
-      steps: settings.finetuneSteps, batchSize: settings.batchSize, lr: settings.finetuneLr, classes: [target],
-      onProgress: (p) => hooks.onProgress?.('finetune', p), signal: hooks.signal,
-    });
+    if (!resumedInFinetune) {
+      if (hooks.adapter) {
+        const adapted = await model.withAdapter(hooks.adapter);
+        await model.dispose();
+        model = adapted;
+      } else {
+        const lora: LoraConfig = { r: settings.r, alpha: settings.alpha, init: settings.loraInit };
+        if (settings.targetModules) lora.targetModules = settings.targetModules;
+        await model.loraize(lora);
+      }
+    }
+    info = await model.info();
+    const finetuneDone = info.step - run.pretrainEnd;
+    const finetuneLeft = settings.finetuneSteps - finetuneDone;
+    if (finetuneLeft < 0) throw new StateError(`the model is at step ${info.step}, past the end of fine-tuning (step ${run.pretrainEnd + settings.finetuneSteps})`);
+    hooks.onPhase?.('finetune', { steps: settings.finetuneSteps, done: finetuneDone });
+    const ftSeconds = finetuneLeft > 0 ? await trainPhase('finetune', finetuneLeft, { lr: settings.finetuneLr, classes: [target] }) : 0;
+
     hooks.onPhase?.('evalAfter', {});
     const after = await model.evaluate(test, { batchSize: settings.evalBatchSize });
     const hashAfter = await model.frozenHash();
-    return {
+    const report: ExperimentReport = {
       settings: { ...settings, pretrainSteps },
       engine: session.info,
       data: { train: data.train.count, test: data.test.count, rowLen },
@@ -135,14 +209,21 @@ export async function runExperiment(session: Session, data: { train: LabeledImag
       frozenHashAfter: hashAfter,
       frozenUnchanged: hashBefore === hashAfter,
       params: info.params,
-      losses: { pretrainLast: pre.losses[pre.losses.length - 1] ?? NaN, finetuneLast: ft.losses[ft.losses.length - 1] ?? NaN },
+      losses: { pretrainLast: run.losses.pretrainLast ?? NaN, finetuneLast: run.losses.finetuneLast ?? NaN },
       seconds: {
-        pretrain: pre.seconds, evalBefore: before.seconds, finetune: ft.seconds, evalAfter: after.seconds,
+        pretrain: preSeconds, evalBefore: before.seconds, finetune: ftSeconds, evalAfter: after.seconds,
         total: (performance.now() - t0) / 1000,
       },
       confusionBefore: before.confusion,
       confusionAfter: after.confusion,
+      resumedFromStep: startStep,
+      loadedBase,
     };
+    await hooks.onEnd?.(model, run, 'finished');
+    return report;
+  } catch (e) {
+    if (e instanceof AbortError && hooks.onEnd) await hooks.onEnd(model, run, 'aborted');
+    throw e;
   } finally {
     await model.dispose().catch(() => {});
     await train.remove().catch(() => {});

@@ -11,4 +11,17 @@ export {
   type ExperimentSettings, type ExperimentReport, type ExperimentHooks, type Phase,
 } from './experiment.js';
 export { REFERENCE_LAYERS, moduleNames } from './options.js';
+// Files (platform-neutral bytes; Node helpers that read and write files: src/io/files-node.ts).
+export {
+  parseSafetensors, serializeSafetensors, SafetensorsError,
+  type Safetensors, type SafetensorsErrorCode, type TensorView, type TensorInput, type Dtype,
+} from './io/safetensors.js';
+export {
+  encodeCheckpoint, decodeCheckpoint, encodeBaseModel, decodeBaseModel, decodeModelFile, baseModelState,
+  CheckpointError, type CheckpointErrorCode, type DecodedCheckpoint, type BaseModel, type ModelFile, type AdapterStateExport,
+} from './io/checkpoint.js';
+export {
+  encodePeft, parsePeftAdapter, adapterFromPeft, decodePeftAdapter, PeftError,
+  type PeftErrorCode, type PeftFiles, type PeftAdapter,
+} from './io/peft.js';
 export type * from './types.js';

@@ -3,6 +3,8 @@ import * as Comlink from 'comlink';
 import { AbortError, StateError } from './errors.js';
 import type { Dataset, Session } from './session.js';
 import type { EvalResult, LoraConfig, ModelInfo, ModelStateExport, ParamCounts, TrainOptions, TrainProgress, TrainResult } from './types.js';
+import { encodeBaseModel, encodeCheckpoint, type AdapterStateExport } from './io/checkpoint.js';
+import { adapterFromPeft, encodePeft, type PeftAdapter, type PeftFiles } from './io/peft.js';
 
 export interface TrainCallOptions extends TrainOptions {
   /** Called every `progressEvery` steps; training waits for a returned promise. */
@@ -105,5 +107,38 @@ export class Mlp {
 
   dispose(): Promise<void> {
     return this.session.call((e) => e.disposeModel(this.id));
+  }
+
+  // ---- files (bytes; Node file helpers: src/io/files-node.ts; formats: README "Files") ----------
+
+  /** A checkpoint file's bytes: the whole state, bit-exact (Session.loadModel reads it back). */
+  async toCheckpoint(extraMetadata?: Record<string, string>): Promise<Uint8Array> {
+    return encodeCheckpoint(await this.exportState(), extraMetadata);
+  }
+
+  /** model.safetensors bytes: the base weights in PyTorch's layout, fc<l>.weight (out, in). */
+  async toSafetensors(): Promise<Uint8Array> {
+    const [info, w] = await Promise.all([this.info(), this.weights()]);
+    return encodeBaseModel({ layers: info.layers, W: w.W, dropout: info.dropout, seed: info.seed });
+  }
+
+  /** The PEFT files (adapter_config.json, adapter_model.safetensors, model.safetensors) of one adapter. */
+  async toPeft(opts: { adapter?: string; baseModelNameOrPath?: string | null } = {}): Promise<PeftFiles> {
+    return encodePeft(await this.exportState(), opts);
+  }
+
+  /**
+   * A new model: this one's frozen base and adapters plus `adapter`, made active (how imported
+   * adapters get in). This model is untouched; dispose it if no longer needed.
+   */
+  async withAdapter(adapter: AdapterStateExport): Promise<Mlp> {
+    const s = await this.exportState();
+    if (s.adapters.some((a) => a.name === adapter.name)) throw new StateError(`the model already has an adapter named "${adapter.name}"`);
+    return this.session.importModel({ ...s, frozen: true, adam: null, adapters: [...s.adapters, adapter], active: adapter.name });
+  }
+
+  /** withAdapter for a PEFT adapter (io/peft.ts parsePeftAdapter), checked against this model's layers. */
+  async addPeftAdapter(p: PeftAdapter, name = 'default'): Promise<Mlp> {
+    return this.withAdapter(adapterFromPeft(p, (await this.info()).layers, name));
   }
 }

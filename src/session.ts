@@ -13,6 +13,7 @@ import type * as Comlink from 'comlink';
 import type { Engine } from './engine/engine.js';
 import { rehydrate, StateError } from './errors.js';
 import { Mlp } from './mlp.js';
+import { baseModelState, decodeModelFile } from './io/checkpoint.js';
 import type { DatasetInfo, DatasetSpec, EngineInfo, EngineOptions, MlpOptions, ModelStateExport } from './types.js';
 import { spawnEngine } from '#spawn';
 
@@ -69,6 +70,16 @@ export class Session {
   async importModel(state: ModelStateExport): Promise<Mlp> {
     const id = await this.call((e) => e.importState(state));
     return new Mlp(this, id);
+  }
+
+  /**
+   * A model from file bytes: a checkpoint continues exactly where it was saved; a model.safetensors
+   * (ours or PyTorch's fc1…fcL) becomes a fresh trainable model with `opts` or the file's dropout
+   * and seed. `name` (e.g. the path) prefixes error messages.
+   */
+  async loadModel(bytes: Uint8Array, opts: { name?: string; dropout?: number; seed?: number } = {}): Promise<Mlp> {
+    const f = decodeModelFile(bytes, opts.name);
+    return this.importModel(f.kind === 'checkpoint' ? f.state : baseModelState(f.base, opts));
   }
 
   async close(): Promise<void> {

@@ -1,12 +1,19 @@
 // Types shared by the public API (main thread) and the engine (worker). Plain data only: these
 // cross the worker boundary by structured clone.
 
-export type BackendName = 'wasm' | 'reference';
+export type BackendName = 'wasm' | 'webgl' | 'reference';
 export type SimdOption = 'auto' | 'relaxed' | 'simd';
 
 export interface EngineOptions {
-  /** Kernel set: 'wasm' (default, fast) or 'reference' (plain TS, f64 accumulation: the truth). */
-  backend?: BackendName;
+  /**
+   * Kernel set: 'wasm' (default, fast), 'webgl' (tfjs WebGL2 in the engine worker; browsers only,
+   * loaded on demand), 'reference' (plain TS, f64 accumulation: the truth), or 'auto': WebGL only
+   * on a hardware GPU (not SwiftShader / llvmpipe) when `batchHint` ≥ 1024, else wasm — without
+   * downloading tfjs to decide. README "In the browser" says why.
+   */
+  backend?: BackendName | 'auto';
+  /** For backend 'auto': the largest batch you plan to train or evaluate with (default 128). */
+  batchHint?: number;
   /** wasm build: 'auto' (relaxed SIMD when the runtime has it), 'relaxed' or 'simd'. */
   simd?: SimdOption;
   /**
@@ -30,8 +37,18 @@ export interface EngineInfo {
   simd: 'relaxed' | 'simd' | null;
   threads: number;
   runtime: 'node' | 'browser';
-  /** Why the engine runs fewer threads than asked, if it does. */
+  /** Why the engine runs fewer threads than asked, or what backend 'auto' decided and why. */
   note?: string;
+  /** The GPU, when the backend is 'webgl' (or when 'auto' looked at it). */
+  gl?: {
+    /** UNMASKED_RENDERER_WEBGL where exposed, e.g. "ANGLE (Google, Vulkan 1.3.0 (SwiftShader Device …))". */
+    renderer: string;
+    vendor: string;
+    /** A CPU renderer (SwiftShader, llvmpipe…): correct but slow. */
+    software: boolean;
+    /** WebGL on an OffscreenCanvas inside the engine worker (only with backend 'webgl'). */
+    offscreen?: boolean;
+  };
 }
 
 export interface DatasetSpec {

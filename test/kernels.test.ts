@@ -1,6 +1,6 @@
 // Every wasm kernel against the reference kernels (plain TS, f64 accumulation), on random shapes
 // that include ragged tails (sizes that are not multiples of the 4×8 tile, K across the 256 block,
-// M across the 128 block). Tolerances per op, with the reason:
+// M across the 128 block) and the skinny LoRA shapes (r = 1..8), which take their own loops. Tolerances per op, with the reason:
 //  - gemm: the classic bound for an f32 dot product of length K, |ĉ − c| ≤ γ·Σ|a||b| with
 //    γ = (K + 2)·2⁻²⁴ (K roundings of the sum, one for alpha, one for beta·C);
 //  - element-wise ops that do the same f32 operations as the reference: exact;
@@ -23,6 +23,8 @@ function put(k: Kernels, data: ArrayLike<number>, dtype: 'f32' | 'i32' | 'u8' = 
 const SHAPES: [number, number, number][] = [
   [1, 1, 1], [1, 8, 4], [4, 8, 1], [3, 5, 7], [7, 9, 13], [8, 16, 8], [13, 1, 29], [1, 33, 2],
   [31, 17, 300], [130, 37, 260], [5, 300, 513], [257, 9, 20], [64, 10, 2000], [128, 24, 784],
+  // LoRA factor shapes (the skinny loops): u = h·Aᵀ, ∂B = s·gᵀ·u, ∂A = ĝuᵀ·h, z += s·u·Bᵀ, …
+  [128, 1, 784], [2000, 2, 128], [1, 2000, 128], [128, 2000, 1], [3, 784, 128], [128, 13, 4], [7, 3, 9],
 ];
 
 for (const set of fastKernelSets()) {

@@ -96,10 +96,20 @@ export class Engine {
 
   async init(opts: EngineOptions = {}): Promise<EngineInfo> {
     if (this.k) return this.info;
-    const backend = opts.backend ?? 'wasm';
+    let backend = opts.backend ?? 'wasm';
     const requested = opts.threads ?? 'auto';
     this.setCacheBytes(opts.cacheBytes ?? DEFAULT_CACHE_BYTES);
     if (requested !== 'auto') checkInt('threads', requested, { min: 1, max: 256 });
+    const batchHint = checkInt('batchHint', opts.batchHint ?? 128, { min: 1 });
+    // 'auto' looks at the GPU with a throw-away WebGL2 context (no tfjs download) and picks WebGL
+    // only on a hardware GPU for large batches (src/platform-browser.ts says why).
+    let auto: { why: string; probe: { renderer: string; vendor: string; software: boolean } | null } | null = null;
+    if (backend === 'auto') {
+      const { chooseAutoBackend } = await import('../platform-browser.js');
+      const choice = chooseAutoBackend(batchHint);
+      backend = choice.backend;
+      auto = choice;
+    }
     if (backend === 'reference') {
       this.useKernels(new ReferenceKernels('f32'), 'reference', null, 1);
     } else if (backend === 'wasm') {
@@ -116,14 +126,33 @@ export class Engine {
       const set = await WasmKernels.create(await compileKernels(flavour, threads > 1), flavour, { threads, spawnThread: this.platform.spawnThread });
       this.useKernels(set, 'wasm', flavour, set.threads);
       if (note) this.info.note = note;
+    } else if (backend === 'webgl') {
+      // Loaded only here: pages that never choose WebGL never download tfjs.
+      if (isNode) throw new OptionError('backend "webgl" needs a browser: Node has no WebGL; expected "wasm", "reference" or "auto"');
+      let set: import('./webgl-kernels.js').WebGLKernels;
+      try {
+        const { WebGLKernels } = await import('./webgl-kernels.js');
+        set = await WebGLKernels.create();
+      } catch (e) {
+        throw new OptionError(`backend "webgl" cannot run here: ${e instanceof Error ? e.message : String(e)}`);
+      }
+      this.useKernels(set, 'webgl', null, 1);
+      const { renderer, vendor, software, offscreen } = set.device;
+      this.info.gl = { renderer, vendor, software, offscreen };
     } else {
-      throw new OptionError(`backend must be "wasm" or "reference", got ${JSON.stringify(backend)}`);
+      throw new OptionError(`backend must be "wasm", "webgl", "reference" or "auto", got ${JSON.stringify(backend)}`);
+    }
+    if (auto) {
+      this.info.note = this.info.note ? `${auto.why}; ${this.info.note}` : auto.why;
+      if (auto.probe && !this.info.gl) this.info.gl = { renderer: auto.probe.renderer, vendor: auto.probe.vendor, software: auto.probe.software };
     }
     return this.info;
   }
 
   private useKernels(k: Kernels, backend: EngineInfo['backend'], simd: EngineInfo['simd'], threads: number): void {
     this.k = k;
+    // Engines built on a given kernel set (tests) name their backend after it.
+    if (k.name.startsWith('webgl')) backend = 'webgl';
     this.info = { backend, kernels: k.name, simd, threads, runtime: isNode ? 'node' : 'browser' };
   }
 

@@ -27,6 +27,7 @@ export interface PoolExports {
   gemm(tA: number, tB: number, M: number, N: number, K: number, alpha: number, A: number, lda: number,
     B: number, ldb: number, beta: number, C: number, ldc: number, work: number): void;
   gemmWorkFloats(M: number, N: number, K: number): number;
+  isSkinny(M: number, N: number, K: number): number;
   adam(w: number, g: number, m: number, v: number, n: number, stepSize: number, beta1: number, beta2: number,
     oneMinusBeta1: number, oneMinusBeta2: number, eps: number, invSqrtBc2: number): void;
 }
@@ -95,13 +96,20 @@ export class ThreadPool {
     B: number, ldb: number, beta: number, C: number, ldc: number): void {
     const T = this.size;
     const splitN = N >= 32 * T;
-    if (M * N * K < MIN_PARALLEL_MACS || (!splitN && M < 16 * T)) {
+    // Skinny products (LoRA factors) are cheap and take another loop: never split them, so each
+    // element of C goes through the same path whatever the thread count.
+    if (M * N * K < MIN_PARALLEL_MACS || this.k.isSkinny(M, N, K) || (!splitN && M < 16 * T)) {
       this.k.gemm(tA, tB, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, this.scratch(0, this.k.gemmWorkFloats(M, N, K)));
       return;
     }
-    // Slice t covers [lo, hi) of the split dimension; slices are multiples of 8 (the tile width).
+    // Slice t covers [lo, hi) of the split dimension; slices are multiples of 8 (the tile width),
+    // the last one at least 8 too (so no slice is skinny).
     const total = splitN ? N : M;
     const chunk = Math.ceil(total / T / 8) * 8;
+    if (total - (T - 1) * chunk < 8) {
+      this.k.gemm(tA, tB, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, this.scratch(0, this.k.gemmWorkFloats(M, N, K)));
+      return;
+    }
     for (let t = T - 1; t >= 0; t--) {
       const lo = Math.min(total, t * chunk), hi = Math.min(total, lo + chunk);
       const m = splitN ? M : hi - lo, n = splitN ? hi - lo : N;

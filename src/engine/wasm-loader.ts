@@ -58,10 +58,17 @@ export function pickFlavour(requested: 'auto' | SimdFlavour): SimdFlavour {
 export async function compileKernels(flavour: SimdFlavour, threads = false): Promise<WebAssembly.Module> {
   const url = wasmUrl(flavour, threads);
   if (url.protocol === 'file:') {
-    const { readFile } = await import('node:fs/promises');
+    // Node only. The module name is a variable so browser bundles neither resolve nor stub it.
+    const fsModule = 'node:fs/promises';
+    const { readFile } = (await import(/* @vite-ignore */ fsModule)) as typeof import('node:fs/promises');
     return WebAssembly.compile(await readFile(url));
   }
   const response = await fetch(url);
   if (!response.ok) throw new Error(`could not fetch the wasm kernels at ${url}: HTTP ${response.status}`);
-  return WebAssembly.compileStreaming(response);
+  // Streaming compilation needs the server to say Content-Type: application/wasm; a server that
+  // does not (some static hosts) still gets the kernels, compiled from the downloaded bytes.
+  if (typeof WebAssembly.compileStreaming === 'function' && /^application\/wasm\b/.test(response.headers.get('content-type') ?? '')) {
+    return WebAssembly.compileStreaming(response);
+  }
+  return WebAssembly.compile(await response.arrayBuffer());
 }

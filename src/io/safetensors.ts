@@ -87,13 +87,28 @@ function q(s: string): string {
 // ---------------------------------------------------------------------------------------------
 // Minimal strict JSON parser. JSON.parse cannot be used: it silently keeps the last of duplicate
 // keys, rounds integers above 2^53, and lets "__proto__" keys reach object prototypes. This one
-// returns objects as Maps (checked for duplicates after unescaping), numbers as their raw text.
+// returns objects as Maps (checked for duplicates after unescaping), plain integer literals of at
+// most 15 digits as numbers (always exact) and every other number as its raw text.
+//
+// Memory stays proportional to the header, with a small factor: only containers that can be valid
+// where they stand are built (entry and metadata objects at depth 2, shape/offset arrays at
+// depth 3); any other object or array is parsed for syntax, depth and duplicate keys and then
+// stands as a placeholder (a header of 6 million "{}" would otherwise build 6 million Maps, ~70
+// bytes of heap per header byte). Entries are validated as soon as they are parsed, so only valid
+// ones are kept.
 // ---------------------------------------------------------------------------------------------
 
 class JsonNumber {
   constructor(readonly raw: string) {}
 }
-type Json = null | boolean | string | JsonNumber | Json[] | Map<string, Json>;
+/** An object or array parsed for syntax but not built: it can never be valid where it stands. */
+class Skipped {
+  constructor(readonly kind: 'an object' | 'an array') {}
+}
+const SKIPPED_OBJECT = new Skipped('an object');
+const SKIPPED_ARRAY = new Skipped('an array');
+type Json = null | boolean | string | number | JsonNumber | Skipped | Json[] | Map<string, Json>;
+const SHORT_INTEGER = /^(?:0|[1-9][0-9]{0,14})$/;
 
 const NUMBER = /-?(?:0|[1-9][0-9]*)(?:\.[0-9]+)?(?:[eE][+-]?[0-9]+)?/y;
 const HEX4 = /[0-9a-fA-F]{4}/y;
@@ -107,7 +122,12 @@ function describeChar(c: string | undefined): string {
   return code <= 0x20 || code >= 0x7f ? `U+${code.toString(16).toUpperCase().padStart(4, '0')}` : `'${c}'`;
 }
 
-function parseHeaderJson(s: string, file: string): Json {
+/**
+ * Parses the header text. A root object's members are handed to `member` one by one as they are
+ * parsed (entries and metadata, validated there); any other root is parsed without being built and
+ * returned (a placeholder or a scalar) for the caller to refuse.
+ */
+function parseHeaderJson(s: string, file: string, member: (key: string, v: Json) => void): Json {
   let i = 0;
   const fail = (what: string): never => {
     throw new SafetensorsError('header-not-json', `${file}: header is not valid JSON: ${what} at header character ${i}`);
@@ -165,41 +185,52 @@ function parseHeaderJson(s: string, file: string): Json {
     i++;
     return out;
   };
-  const value = (depth: number, where: string): Json => {
+  /** Members of an object; `onMember` receives each value as soon as it is parsed. */
+  const members = (depth: number, where: string, keep: boolean, onMember: (key: string, v: Json) => void) => {
+    i++; // '{'
+    const keys = new Set<string>();
+    ws();
+    if (s[i] === '}') { i++; return; }
+    for (;;) {
+      ws();
+      const keyAt = i;
+      const key = string();
+      if (keys.has(key)) {
+        throw new SafetensorsError('duplicate-key', `${file}: duplicate key ${q(key)} in ${where} (second one at header character ${keyAt}); keys must be unique`);
+      }
+      keys.add(key);
+      ws();
+      expectChar(':', "':'");
+      onMember(key, value(depth + 1, `the value of key ${q(key)}`, keep));
+      ws();
+      if (s[i] === '}') { i++; return; }
+      expectChar(',', "',' or '}'");
+    }
+  };
+  /** One value; containers are built only when `keep` and valid at this depth (see above). */
+  const value = (depth: number, where: string, keep: boolean): Json => {
     if (depth > MAX_DEPTH) {
       throw new SafetensorsError('header-too-deep', `${file}: header nests deeper than ${MAX_DEPTH} levels at header character ${i}; a valid header nests 3 levels`);
     }
     ws();
     const c = s[i];
     if (c === '{') {
-      i++;
+      const build = keep && depth === 2;
       const obj = new Map<string, Json>();
-      ws();
-      if (s[i] === '}') { i++; return obj; }
-      for (;;) {
-        ws();
-        const keyAt = i;
-        const key = string();
-        if (obj.has(key)) {
-          throw new SafetensorsError('duplicate-key', `${file}: duplicate key ${q(key)} in ${where} (second one at header character ${keyAt}); keys must be unique`);
-        }
-        ws();
-        expectChar(':', "':'");
-        obj.set(key, value(depth + 1, `the value of key ${q(key)}`));
-        ws();
-        if (s[i] === '}') { i++; return obj; }
-        expectChar(',', "',' or '}'");
-      }
+      members(depth, where, build, build ? (k, v) => obj.set(k, v) : () => {});
+      return build ? obj : SKIPPED_OBJECT;
     }
     if (c === '[') {
+      const build = keep && depth === 3;
       i++;
       const arr: Json[] = [];
       ws();
-      if (s[i] === ']') { i++; return arr; }
+      if (s[i] === ']') { i++; return build ? arr : SKIPPED_ARRAY; }
       for (;;) {
-        arr.push(value(depth + 1, `an array in ${where}`));
+        const v = value(depth + 1, `an array in ${where}`, build);
+        if (build) arr.push(v);
         ws();
-        if (s[i] === ']') { i++; return arr; }
+        if (s[i] === ']') { i++; return build ? arr : SKIPPED_ARRAY; }
         expectChar(',', "',' or ']'");
       }
     }
@@ -211,13 +242,15 @@ function parseHeaderJson(s: string, file: string): Json {
     if (NUMBER.test(s)) {
       const raw = s.slice(i, NUMBER.lastIndex);
       i = NUMBER.lastIndex;
-      return new JsonNumber(raw);
+      return SHORT_INTEGER.test(raw) ? Number(raw) : new JsonNumber(raw);
     }
     return fail(`unexpected ${describeChar(c)}; expected a JSON value`);
   };
 
   if (s.length === 0) fail('the header is empty; expected a JSON object');
-  const root = value(1, 'the header object');
+  let root: Json = null;
+  if (s[0] === '{') members(1, 'the header object', true, member);
+  else root = value(1, 'the header object', false);
   // After the object only padding may follow. The reference writer pads with spaces (0x20) to a
   // multiple of 8; JSON whitespace is accepted as the grammar allows it. NUL padding (seen in
   // hand-rolled writers) is refused with its own code; anything else is trailing garbage.
@@ -239,6 +272,8 @@ function dims(shape: readonly number[]): string {
 function jsonKind(v: Json): string {
   if (v === null) return 'null';
   if (v instanceof Map) return 'an object';
+  if (v instanceof Skipped) return v.kind;
+  if (typeof v === 'number') return `the number ${v}`;
   if (Array.isArray(v)) return 'an array';
   if (v instanceof JsonNumber) return `the number ${v.raw.length > 40 ? `${v.raw.slice(0, 40)}…` : v.raw}`;
   return typeof v === 'string' ? `the string ${q(v)}` : `the boolean ${v}`;
@@ -247,6 +282,7 @@ function jsonKind(v: Json): string {
 /** A JSON number that is a plain non-negative integer literal (no sign, fraction or exponent, as
  *  serde requires for usize). Returns its value, which may be unsafe (> 2^53 - 1): callers check. */
 function nonNegativeInteger(v: Json): number | undefined {
+  if (typeof v === 'number') return v; // a short plain integer literal (see SHORT_INTEGER)
   return v instanceof JsonNumber && /^(?:0|[1-9][0-9]*)$/.test(v.raw) ? Number(v.raw) : undefined;
 }
 
@@ -281,15 +317,17 @@ function checkEntry(name: string, v: Json, file: string): Entry {
   // monotone), so comparing after each multiplication detects every overflow.
   const rawShape = v.get('shape')!;
   if (!Array.isArray(rawShape)) throw bad('bad-shape', ` has shape ${jsonKind(rawShape)}; expected an array of non-negative integers`);
-  const shape: number[] = [];
+  // Converted in place (no second array: a hostile shape may have millions of dimensions).
+  const shape = rawShape as number[];
   let elements = 1;
-  for (const [d, dim] of rawShape.entries()) {
+  for (let d = 0; d < rawShape.length; d++) {
+    const dim = rawShape[d];
     const n = nonNegativeInteger(dim);
     if (n === undefined) throw bad('bad-shape', ` has ${jsonKind(dim)} as dimension ${d} of its shape; expected a non-negative integer`);
     if (!Number.isSafeInteger(n)) throw bad('shape-overflow', ` has dimension ${d} = ${(dim as JsonNumber).raw}; expected at most 2^53 - 1`);
-    shape.push(n);
+    shape[d] = n;
     elements *= n;
-    if (elements > Number.MAX_SAFE_INTEGER) throw bad('shape-overflow', `: the element count of shape [${dims(shape)}${d + 1 < rawShape.length ? ', …' : ''}] exceeds 2^53 - 1`);
+    if (elements > Number.MAX_SAFE_INTEGER) throw bad('shape-overflow', `: the element count of shape [${dims(shape.slice(0, d + 1))}${d + 1 < rawShape.length ? ', …' : ''}] exceeds 2^53 - 1`);
   }
   const byteSize = elements * size;
   if (byteSize > Number.MAX_SAFE_INTEGER) throw bad('shape-overflow', `: ${elements} elements of ${dtype} take more than 2^53 - 1 bytes`);
@@ -352,15 +390,14 @@ export function parseSafetensors(bytes: Uint8Array, name = 'safetensors file'): 
   // The reference writer starts the header with '{' and the reference reader plans to require it;
   // leading whitespace or a BOM is refused here already.
   if (/^[\s\uFEFF]/.test(text)) throw new SafetensorsError('header-not-object', `${name}: header starts with ${describeChar(text[0])}; expected '{' as its first byte`);
-  const root = parseHeaderJson(text, name);
-  if (!(root instanceof Map)) throw new SafetensorsError('header-not-object', `${name}: header is ${jsonKind(root)}; expected a JSON object`);
-
   let metadata: Record<string, string> = {};
   const entries: Entry[] = [];
-  for (const [key, v] of root) {
+  // Entries are checked as the parser meets them (first problem in file order wins).
+  const root = parseHeaderJson(text, name, (key, v) => {
     if (key === '__metadata__') metadata = checkMetadata(v, name);
     else entries.push(checkEntry(key, v, name));
-  }
+  });
+  if (text[0] !== '{') throw new SafetensorsError('header-not-object', `${name}: header is ${jsonKind(root)}; expected a JSON object`);
 
   // Layout: sorted by (begin, end), tensors must tile the data buffer exactly: start at 0, each
   // begin at the previous end (a larger begin leaves a gap of unowned bytes, a smaller one shares
