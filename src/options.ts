@@ -99,10 +99,14 @@ export function resolveLoraConfig(o: LoraConfig, layers: number[]): Required<Lor
   return { name, r, alpha: checkNumber('alpha', o.alpha ?? 0.5, { above: 0 }), targetModules: targetModules.slice(), init };
 }
 
-export type ResolvedTrainOptions = Required<Omit<TrainOptions, 'classes'>> & { classes: number[] | null };
+export type ResolvedTrainOptions = Required<Omit<TrainOptions, 'classes' | 'validation' | 'earlyStopping'>> & {
+  classes: number[] | null;
+  validation: { dataset: number; every: number; targetClass: number | null } | null;
+  earlyStopping: { patience: number; tolerance: number } | null;
+};
 
 export function resolveTrainOptions(o: TrainOptions, numClasses: number, lora: boolean): ResolvedTrainOptions {
-  checkKeys('train', o, ['steps', 'batchSize', 'lr', 'beta1', 'beta2', 'eps', 'classes', 'progressEvery']);
+  checkKeys('train', o, ['steps', 'batchSize', 'lr', 'beta1', 'beta2', 'eps', 'classes', 'progressEvery', 'replay', 'validation', 'earlyStopping']);
   let classes: number[] | null = null;
   if (o.classes !== undefined) {
     if (!Array.isArray(o.classes) || o.classes.length === 0) throw new OptionError(`classes must be a non-empty list of class labels 0..${numClasses - 1}`);
@@ -117,5 +121,33 @@ export function resolveTrainOptions(o: TrainOptions, numClasses: number, lora: b
     eps: checkNumber('eps', o.eps ?? 1e-8, { above: 0 }),
     classes,
     progressEvery: checkInt('progressEvery', o.progressEvery ?? 10, { min: 1 }),
+    replay: resolveReplay(o.replay, classes),
+    validation: resolveValidation(o.validation, classes, numClasses),
+    earlyStopping: resolveEarlyStopping(o.earlyStopping, o.validation),
   };
+}
+
+function resolveReplay(replay: unknown, classes: number[] | null): number {
+  if (replay === undefined || replay === 0) return 0;
+  const f = checkNumber('replay', replay, { min: 0, below: 1 });
+  if (!classes) throw new OptionError('replay mixes in classes outside `classes`; it needs `classes` to be set');
+  return f;
+}
+
+function resolveValidation(v: TrainOptions['validation'], classes: number[] | null, numClasses: number): ResolvedTrainOptions['validation'] {
+  if (v === undefined) return null;
+  if (typeof v !== 'object' || v === null) throw new OptionError('validation must be { dataset, every, targetClass? }');
+  checkKeys('validation', v, ['dataset', 'every', 'targetClass']);
+  const targetClass = v.targetClass ?? (classes && classes.length === 1 ? classes[0] : null);
+  if (targetClass !== null) checkInt('validation.targetClass', targetClass, { min: 0, max: numClasses - 1 });
+  return { dataset: checkInt('validation.dataset', v.dataset, { min: 1 }), every: checkInt('validation.every', v.every, { min: 1 }), targetClass };
+}
+
+function resolveEarlyStopping(e: TrainOptions['earlyStopping'], validation: TrainOptions['validation']): ResolvedTrainOptions['earlyStopping'] {
+  if (e === undefined) return null;
+  if (typeof e !== 'object' || e === null) throw new OptionError('earlyStopping must be { patience, tolerance? }');
+  checkKeys('earlyStopping', e, ['patience', 'tolerance']);
+  if (!validation) throw new OptionError('earlyStopping needs a validation dataset to watch (validation: { dataset, every })');
+  if (validation.targetClass === undefined) { /* resolved from classes; checked in resolveValidation */ }
+  return { patience: checkInt('earlyStopping.patience', e.patience, { min: 1 }), tolerance: checkInt('earlyStopping.tolerance', e.tolerance ?? 0, { min: 0 }) };
 }

@@ -109,6 +109,32 @@ export interface TrainOptions {
   classes?: number[];
   /** Call onProgress every this many steps (default 10). */
   progressEvery?: number;
+  /**
+   * Replay: this fraction of every batch (0 ≤ f < 1) is drawn from the classes NOT in `classes`,
+   * to limit forgetting of the others. Default 0.
+   */
+  replay?: number;
+  /**
+   * Evaluate on a validation dataset every `every` steps (and before the first step): the curve
+   * of errors of the target class vs all other classes. Never pass the test set here.
+   */
+  validation?: { dataset: number; every: number; targetClass?: number };
+  /**
+   * Stop when the target class's validation errors have not improved for `patience` evaluations,
+   * and restore the best adapter exactly. A point counts only if the other classes' validation
+   * errors are at most `tolerance` above their value before the run (default 0).
+   */
+  earlyStopping?: { patience: number; tolerance?: number };
+}
+
+/** One evaluation on the validation split during a run. */
+export interface CurvePoint {
+  /** Steps of this run done before the evaluation (0 = before the first step). */
+  step: number;
+  targetErrors: number;
+  otherErrors: number;
+  accuracy: number;
+  loss: number;
 }
 
 export interface TrainProgress {
@@ -118,6 +144,8 @@ export interface TrainProgress {
   loss: number;
   stepsPerSecond: number;
   elapsedSeconds: number;
+  /** The newest validation point, on steps where one was taken. */
+  validation?: CurvePoint;
 }
 
 export interface TrainResult {
@@ -127,6 +155,11 @@ export interface TrainResult {
   losses: Float32Array;
   seconds: number;
   mode: 'full' | 'lora';
+  /** Validation curve (with `validation`). */
+  curve: CurvePoint[];
+  /** With early stopping: the restored point (its step, errors), and whether the run stopped early. */
+  best: CurvePoint | null;
+  stoppedEarly: boolean;
 }
 
 export interface EvalResult {

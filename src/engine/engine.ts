@@ -8,23 +8,33 @@ import { ReferenceKernels } from './reference-kernels.js';
 import { WasmKernels } from './wasm-kernels.js';
 import { compileKernels, pickFlavour } from './wasm-loader.js';
 import type { SpawnThread } from './threads.js';
-import { normal, Stream, streamKey, uniform, uniformInt } from './rng.js';
+import { normal, Stream, streamKey, uniform } from './rng.js';
+import { sampleBatch, stratifiedSplit } from './sampling.js';
 import {
   adamStep, allocGrads, backward, createAdam, createWorkspace, dropoutPlan, forward, freeAdam, freeGrads,
   freeWorkspace, gradList, layers, lossAndGrad, trainableParams,
   type AdamState, type Grads, type LoraState, type ModelState, type Workspace,
 } from './step.js';
 import { NumericalError, ShapeError, StateError, OptionError } from '../errors.js';
-import { checkInt, moduleNames, resolveLoraConfig, resolveMlpOptions, resolveTrainOptions } from '../options.js';
+import { checkInt, checkNumber, moduleNames, resolveLoraConfig, resolveMlpOptions, resolveTrainOptions } from '../options.js';
 import type {
   DatasetInfo, DatasetSpec, EngineInfo, EngineOptions, EvalResult, LoraConfig, MlpOptions, ModelInfo,
-  ModelStateExport, TrainOptions, TrainProgress, TrainResult,
+  CurvePoint, ModelStateExport, TrainOptions, TrainProgress, TrainResult,
 } from '../types.js';
+
+/** Pixels and labels in kernel memory, shared by a dataset and the views (splits) made of it. */
+interface Storage {
+  images: Buf;
+  labels: Buf;
+  users: number;
+}
 
 interface Dataset {
   info: DatasetInfo;
-  images: Buf;
-  labels: Buf;
+  storage: Storage;
+  /** The storage rows this dataset consists of, in order (all of them for an added dataset). */
+  rows: Int32Array;
+  /** hostLabels[i] = label of rows[i]. */
   hostLabels: Uint8Array;
 }
 
@@ -202,8 +212,33 @@ export class Engine {
     const labBuf = this.k.alloc('u8', count);
     this.k.write(labBuf, labels);
     const info: DatasetInfo = { id: this.nextId++, count, rowLen, numClasses, pixelScale, classCounts };
-    this.datasets.set(info.id, { info, images: imgBuf, labels: labBuf, hostLabels: labels.slice() });
+    const rows = Int32Array.from({ length: count }, (_, i) => i);
+    this.datasets.set(info.id, { info, storage: { images: imgBuf, labels: labBuf, users: 1 }, rows, hostLabels: labels.slice() });
     return info;
+  }
+
+  /**
+   * A seeded split stratified by class: two new datasets viewing the same pixels (no copy).
+   * `fraction` of each class goes to the validation part.
+   */
+  splitDataset(id: number, fraction: number, seed = 0): { train: DatasetInfo; validation: DatasetInfo } {
+    const d = this.dataset(id);
+    checkNumber('validation fraction', fraction, { above: 0, below: 1 });
+    checkInt('split seed', seed, { min: 0, max: 2 ** 32 - 1 });
+    const parts = stratifiedSplit(d.hostLabels, d.info.numClasses, fraction, seed);
+    if (parts.train.length === 0 || parts.validation.length === 0) {
+      throw new OptionError(`a validation fraction of ${fraction} leaves one side of the split empty (${d.info.count} images)`);
+    }
+    const view = (positions: Int32Array): DatasetInfo => {
+      const hostLabels = Uint8Array.from(positions, (p) => d.hostLabels[p]);
+      const classCounts = new Array(d.info.numClasses).fill(0);
+      for (const l of hostLabels) classCounts[l]++;
+      const info: DatasetInfo = { ...d.info, id: this.nextId++, count: positions.length, classCounts };
+      d.storage.users++;
+      this.datasets.set(info.id, { info, storage: d.storage, rows: Int32Array.from(positions, (p) => d.rows[p]), hostLabels });
+      return info;
+    };
+    return { train: view(parts.train), validation: view(parts.validation) };
   }
 
   removeDataset(id: number): void {
@@ -211,8 +246,10 @@ export class Engine {
     for (const m of this.models.values()) {
       for (const [key, c] of m.caches) if (key.startsWith(`${id}|`)) { this.k.free(c.buf); m.caches.delete(key); }
     }
-    this.k.free(d.images);
-    this.k.free(d.labels);
+    if (--d.storage.users === 0) {
+      this.k.free(d.storage.images);
+      this.k.free(d.storage.labels);
+    }
     this.datasets.delete(id);
   }
 
@@ -507,7 +544,7 @@ export class Engine {
     for (let start = 0; start < rows.length; start += ws.capacity) {
       const n = Math.min(ws.capacity, rows.length - start);
       k.write(ws.idx, rows.subarray(start, start + n));
-      k.gatherRows(d.images, d.labels, s.sizes[0], ws.idx, n, d.info.pixelScale, ws.x, ws.labels);
+      k.gatherRows(d.storage.images, d.storage.labels, s.sizes[0], ws.idx, n, d.info.pixelScale, ws.x, ws.labels);
       k.gemm(false, false, n, width, s.sizes[0], 1, ws.x, s.W[0], 0, ws.h[1]);
       k.copy(ws.h[1], buf, n * width, 0, start * width);
     }
@@ -527,13 +564,21 @@ export class Engine {
     const s = m.state;
     if (m.frozen && !s.lora) throw new StateError('the base weights are frozen and no adapter is active: activate one (setActiveAdapter) or loraize again');
     const o = resolveTrainOptions(opts, d.info.numClasses, !!s.lora);
-    if (d.info.rowLen !== s.sizes[0]) throw new ShapeError(`the dataset has ${d.info.rowLen} values per image but the model's input layer takes ${s.sizes[0]}`);
-    if (d.info.numClasses > s.sizes[s.sizes.length - 1]) throw new ShapeError(`the dataset has ${d.info.numClasses} classes but the model outputs ${s.sizes[s.sizes.length - 1]}`);
+    this.checkFits(m, d);
+    const val = o.validation ? this.dataset(o.validation.dataset) : null;
+    if (val) {
+      this.checkFits(m, val);
+      if (val === d || (val.storage === d.storage && overlaps(val.rows, d.rows))) {
+        throw new OptionError('the validation dataset shares images with the training dataset; split them with splitDataset');
+      }
+    }
+    const b = o.batchSize;
+    const nReplay = Math.round(o.replay * b);
     const pool = this.pool(d, o.classes);
+    const replayPool = nReplay > 0 ? this.pool(d, o.classes, true) : null;
     const mode = s.lora ? 'lora' : 'full';
     const k = this.k;
-    const b = o.batchSize;
-    const ws = this.workspace(m, b);
+    let ws = this.workspace(m, b);
     // Optimizer state of what trains: the base, or the active adapter.
     const owner: { adam: AdamState | null; grads: Grads | null } = s.lora ? m.adapters.get(m.active!)! : m;
     if (!owner.grads) owner.grads = allocGrads(k, s);
@@ -543,19 +588,48 @@ export class Engine {
     const adamCfg = { lr: o.lr, beta1: o.beta1, beta2: o.beta2, eps: o.eps };
     const idx = new Int32Array(b), pos = new Int32Array(b);
     const losses = new Float32Array(o.steps);
-    // With a frozen base the first layer's product over the pool is computed once.
-    const cache = s.lora ? this.firstLayerCache(m, d, `${datasetId}|${o.classes?.join(',') ?? '*'}`, pool, ws) : null;
+    // With a frozen base the first layer's product over the pool is computed once (not with
+    // replay: its rows come from outside the pool).
+    const cacheKey = `${datasetId}|${o.classes?.join(',') ?? '*'}`;
+    const useCache = !!s.lora && nReplay === 0;
+    let cache = useCache ? this.firstLayerCache(m, d, cacheKey, pool, ws) : null;
+
+    // Validation curve and early stopping.
+    const curve: CurvePoint[] = [];
+    let best: CurvePoint | null = null, sinceBest = 0, stoppedEarly = false;
+    const snapshot = o.earlyStopping ? this.snapshotBuffers(params, adamState) : null;
+    const validate = async (step: number): Promise<boolean> => {
+      const ev = this.evaluate(id, val!.info.id);
+      const tc = o.validation!.targetClass;
+      const targetErrors = tc === null ? ev.mislabeled.reduce((a, x) => a + x, 0) : ev.mislabeled[tc];
+      const otherErrors = tc === null ? 0 : ev.mislabeled.reduce((a, x, c) => a + (c === tc ? 0 : x), 0);
+      const point: CurvePoint = { step, targetErrors, otherErrors, accuracy: ev.accuracy, loss: ev.loss };
+      curve.push(point);
+      // evaluate() may have regrown the workspace or evicted the training cache: fetch both again.
+      ws = this.workspace(m, b);
+      if (useCache) cache = this.firstLayerCache(m, d, cacheKey, pool, ws);
+      if (!o.earlyStopping) return false;
+      const feasible = point.otherErrors <= curve[0].otherErrors + o.earlyStopping.tolerance;
+      if (feasible && (!best || point.targetErrors < best.targetErrors)) {
+        best = point;
+        sinceBest = 0;
+        this.saveSnapshot(snapshot!, params, adamState);
+        return false;
+      }
+      return ++sinceBest >= o.earlyStopping.patience;
+    };
+    if (val) await validate(0);
 
     const t0 = now();
     let lastYield = t0, lastReport = t0, lossSinceReport = 0, stepsSinceReport = 0;
     let done = 0;
     try {
       for (; done < o.steps; done++) {
-        // Batch: b rows uniformly with replacement from the pool (the reference's sampling).
-        const key = streamKey(s.seed, Stream.batch, s.step);
-        for (let i = 0; i < b; i++) { pos[i] = uniformInt(key, i, pool.length); idx[i] = pool[pos[i]]; }
+        // Batch: rows uniformly with replacement from the pool (the reference's sampling), the
+        // last nReplay of them from the other classes.
+        sampleBatch(pool, replayPool, b, nReplay, streamKey(s.seed, Stream.batch, s.step), idx, pos);
         k.write(ws.idx, idx);
-        k.gatherRows(d.images, d.labels, s.sizes[0], ws.idx, b, d.info.pixelScale, ws.x, ws.labels);
+        k.gatherRows(d.storage.images, d.storage.labels, s.sizes[0], ws.idx, b, d.info.pixelScale, ws.x, ws.labels);
         if (cache) {
           k.write(ws.pos, pos);
           k.gatherRowsF32(cache, s.sizes[1], ws.pos, b, ws.h[1]);
@@ -574,12 +648,14 @@ export class Engine {
         lossSinceReport += loss;
         stepsSinceReport++;
 
+        const stop = val && (done + 1) % o.validation!.every === 0 ? await validate(done + 1) : false;
         const t = now();
-        if (onProgress && ((done + 1) % o.progressEvery === 0 || done + 1 === o.steps)) {
+        if (onProgress && ((done + 1) % o.progressEvery === 0 || done + 1 === o.steps || stop || (val && curve.at(-1)!.step === done + 1))) {
           await onProgress({
             step: done + 1, steps: o.steps, loss: lossSinceReport / stepsSinceReport,
             stepsPerSecond: (1000 * stepsSinceReport) / Math.max(t - lastReport, 1e-3),
             elapsedSeconds: (t - t0) / 1000,
+            validation: val && curve.at(-1)!.step === done + 1 ? curve.at(-1) : undefined,
           });
           lossSinceReport = 0;
           stepsSinceReport = 0;
@@ -589,21 +665,47 @@ export class Engine {
           await yieldToEventLoop(); // lets abort() and other messages in
           lastYield = now();
         }
+        if (stop) { stoppedEarly = true; done++; break; }
         if (this.aborted.has(runId)) { done++; break; }
       }
+      if (val && o.earlyStopping && curve.at(-1)!.step !== done && !this.aborted.has(runId)) await validate(done);
+      if (snapshot && best) this.saveSnapshot(snapshot, params, adamState, true);
     } finally {
       this.aborted.delete(runId);
+      if (snapshot) for (const x of snapshot) this.k.free(x);
     }
-    return { steps: done, aborted: done < o.steps, losses: losses.slice(0, done), seconds: (now() - t0) / 1000, mode };
+    return {
+      steps: done, aborted: done < o.steps && !stoppedEarly, losses: losses.slice(0, done), seconds: (now() - t0) / 1000, mode,
+      curve, best, stoppedEarly,
+    };
   }
 
-  /** Row indices eligible for batches: all, or those whose label is in `classes`. */
-  private pool(d: Dataset, classes: number[] | null): Int32Array {
-    if (!classes) return Int32Array.from({ length: d.info.count }, (_, i) => i);
+  private checkFits(m: Model, d: Dataset): void {
+    const s = m.state;
+    if (d.info.rowLen !== s.sizes[0]) throw new ShapeError(`the dataset has ${d.info.rowLen} values per image but the model's input layer takes ${s.sizes[0]}`);
+    if (d.info.numClasses > s.sizes[s.sizes.length - 1]) throw new ShapeError(`the dataset has ${d.info.numClasses} classes but the model outputs ${s.sizes[s.sizes.length - 1]}`);
+  }
+
+  /** Buffers for a copy of the parameters and their Adam moments (early stopping's best point). */
+  private snapshotBuffers(params: Buf[], adam: AdamState): Buf[] {
+    return [...params, ...adam.m, ...adam.v].map((p) => this.k.alloc('f32', p.length));
+  }
+
+  /** Copies parameters + moments (+ Adam's t) into the snapshot, or back from it with `restore`. */
+  private saveSnapshot(snap: Buf[] & { t?: number }, params: Buf[], adam: AdamState, restore = false): void {
+    const live = [...params, ...adam.m, ...adam.v];
+    live.forEach((p, i) => (restore ? this.k.copy(snap[i], p, p.length) : this.k.copy(p, snap[i], p.length)));
+    if (restore) adam.t = snap.t!;
+    else snap.t = adam.t;
+  }
+
+  /** Storage rows eligible for batches: all, those whose label is in `classes`, or (invert) not in it. */
+  private pool(d: Dataset, classes: number[] | null, invert = false): Int32Array {
+    if (!classes) return d.rows;
     const want = new Set(classes);
     const out: number[] = [];
-    for (let i = 0; i < d.info.count; i++) if (want.has(d.hostLabels[i])) out.push(i);
-    if (out.length === 0) throw new OptionError(`no training image has a label in [${classes.join(', ')}]`);
+    for (let i = 0; i < d.info.count; i++) if (want.has(d.hostLabels[i]) !== invert) out.push(d.rows[i]);
+    if (out.length === 0) throw new OptionError(`no training image has a label ${invert ? 'outside' : 'in'} [${classes.join(', ')}]`);
     return Int32Array.from(out);
   }
 
@@ -624,13 +726,16 @@ export class Engine {
     const confusion = Array.from({ length: n }, () => new Array(n).fill(0));
     const predictions = new Int32Array(d.info.count);
     let lossSum = 0;
-    const all = Int32Array.from({ length: d.info.count }, (_, i) => i);
+    const all = d.rows;
     const cache = this.firstLayerCache(m, d, `${datasetId}|eval`, all, ws);
     for (let start = 0; start < d.info.count; start += chunk) {
       const rows = Math.min(chunk, d.info.count - start);
       k.write(ws.idx, all.subarray(start, start + rows));
-      k.gatherRows(d.images, d.labels, s.sizes[0], ws.idx, rows, d.info.pixelScale, ws.x, ws.labels);
-      if (cache) k.gatherRowsF32(cache, s.sizes[1], ws.idx, rows, ws.h[1]);
+      k.gatherRows(d.storage.images, d.storage.labels, s.sizes[0], ws.idx, rows, d.info.pixelScale, ws.x, ws.labels);
+      if (cache) {
+        k.write(ws.pos, Int32Array.from({ length: rows }, (_, i) => start + i));
+        k.gatherRowsF32(cache, s.sizes[1], ws.pos, rows, ws.h[1]);
+      }
       forward(k, s, ws, rows, null, !!cache);
       lossSum += k.logSoftmaxNll(ws.h[layers(s)], ws.labels, rows, classes, null, 0, ws.argmax);
       predictions.set(k.read(ws.argmax, rows) as Int32Array, start);
@@ -711,6 +816,15 @@ function hashName(name: string): number {
   let h = 0x811c9dc5;
   for (let i = 0; i < name.length; i++) h = Math.imul(h ^ name.charCodeAt(i), 0x01000193) >>> 0;
   return name === 'default' ? 0 : h;
+}
+
+/** Whether two sorted row lists share a row. */
+function overlaps(a: Int32Array, b: Int32Array): boolean {
+  for (let i = 0, j = 0; i < a.length && j < b.length;) {
+    if (a[i] === b[j]) return true;
+    if (a[i] < b[j]) i++; else j++;
+  }
+  return false;
 }
 
 function now(): number {

@@ -15,6 +15,7 @@ interface KernelExports {
   gemm(tA: number, tB: number, M: number, N: number, K: number, alpha: number, A: number, lda: number,
     B: number, ldb: number, beta: number, C: number, ldc: number, work: number): void;
   gemmWorkFloats(M: number, N: number, K: number): number;
+  isSkinny(M: number, N: number, K: number): number;
   reluDropoutForward(x: number, n: number, key: number, threshold: number, scale: number): void;
   reluDropoutBackward(g: number, a: number, n: number, scale: number): void;
   gatherRows(images: number, labels: number, rowLen: number, idx: number, count: number, scale: number,
