@@ -6,7 +6,9 @@ import type { EvalResult, LoraConfig, ModelInfo, ModelStateExport, ParamCounts, 
 import { encodeBaseModel, encodeCheckpoint, type AdapterStateExport } from './io/checkpoint.js';
 import { adapterFromPeft, encodePeft, type PeftAdapter, type PeftFiles } from './io/peft.js';
 
-export interface TrainCallOptions extends TrainOptions {
+export interface TrainCallOptions extends Omit<TrainOptions, 'validation'> {
+  /** Validation curve: evaluate on `dataset` (a split of the training data, never the test set) every `every` steps. */
+  validation?: { dataset: Dataset; every: number; targetClass?: number };
   /** Called every `progressEvery` steps; training waits for a returned promise. */
   onProgress?: (p: TrainProgress) => void | Promise<void>;
   /** Stops the run between two steps; the promise then rejects with AbortError. */
@@ -30,7 +32,9 @@ export class Mlp {
    */
   async train(data: Dataset, opts: TrainCallOptions): Promise<TrainResult> {
     this.check(data);
-    const { onProgress, signal, ...rest } = opts;
+    const { onProgress, signal, validation, ...others } = opts;
+    if (validation) this.check(validation.dataset);
+    const rest: TrainOptions = validation ? { ...others, validation: { ...validation, dataset: validation.dataset.id } } : others;
     if (signal?.aborted) throw new AbortError('training was aborted before it started', 0);
     const runId = nextRunId++;
     const onAbort = () => { void this.session.call((e) => e.abort(runId)).catch(() => {}); };

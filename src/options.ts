@@ -102,7 +102,7 @@ export function resolveLoraConfig(o: LoraConfig, layers: number[]): Required<Lor
 export type ResolvedTrainOptions = Required<Omit<TrainOptions, 'classes' | 'validation' | 'earlyStopping'>> & {
   classes: number[] | null;
   validation: { dataset: number; every: number; targetClass: number | null } | null;
-  earlyStopping: { patience: number; tolerance: number } | null;
+  earlyStopping: { patience: number; tolerance: number; criterion: 'target' | 'total' } | null;
 };
 
 export function resolveTrainOptions(o: TrainOptions, numClasses: number, lora: boolean): ResolvedTrainOptions {
@@ -146,8 +146,9 @@ function resolveValidation(v: TrainOptions['validation'], classes: number[] | nu
 function resolveEarlyStopping(e: TrainOptions['earlyStopping'], validation: TrainOptions['validation']): ResolvedTrainOptions['earlyStopping'] {
   if (e === undefined) return null;
   if (typeof e !== 'object' || e === null) throw new OptionError('earlyStopping must be { patience, tolerance? }');
-  checkKeys('earlyStopping', e, ['patience', 'tolerance']);
+  checkKeys('earlyStopping', e, ['patience', 'tolerance', 'criterion']);
+  const criterion = e.criterion ?? 'target';
+  if (criterion !== 'target' && criterion !== 'total') throw new OptionError(`earlyStopping.criterion must be "target" or "total", got ${JSON.stringify(criterion)}`);
   if (!validation) throw new OptionError('earlyStopping needs a validation dataset to watch (validation: { dataset, every })');
-  if (validation.targetClass === undefined) { /* resolved from classes; checked in resolveValidation */ }
-  return { patience: checkInt('earlyStopping.patience', e.patience, { min: 1 }), tolerance: checkInt('earlyStopping.tolerance', e.tolerance ?? 0, { min: 0 }) };
+  return { patience: checkInt('earlyStopping.patience', e.patience, { min: 1 }), tolerance: checkInt('earlyStopping.tolerance', e.tolerance ?? 0, { min: 0 }), criterion };
 }

@@ -61,6 +61,15 @@ export class Session {
     return new Dataset(this, info);
   }
 
+  /**
+   * A seeded split stratified by class, e.g. a validation split of the training data:
+   * `fraction` of each class goes to `validation`. No pixels are copied.
+   */
+  async split(data: Dataset, fraction: number, seed = 0): Promise<{ train: Dataset; validation: Dataset }> {
+    const r = await this.call((e) => e.splitDataset(data.id, fraction, seed));
+    return { train: new Dataset(this, r.train), validation: new Dataset(this, r.validation) };
+  }
+
   async mlp(opts: MlpOptions = {}): Promise<Mlp> {
     const id = await this.call((e) => e.createMlp(opts));
     return new Mlp(this, id);

@@ -120,11 +120,12 @@ export interface TrainOptions {
    */
   validation?: { dataset: number; every: number; targetClass?: number };
   /**
-   * Stop when the target class's validation errors have not improved for `patience` evaluations,
-   * and restore the best adapter exactly. A point counts only if the other classes' validation
-   * errors are at most `tolerance` above their value before the run (default 0).
+   * Stop when the criterion has not improved for `patience` evaluations, and restore the best
+   * adapter exactly. criterion 'target' (default): fewest target-class validation errors among
+   * points whose other-class errors are at most `tolerance` (default 0) above their value before
+   * the run. 'total': fewest validation errors overall (ties: fewer target-class errors).
    */
-  earlyStopping?: { patience: number; tolerance?: number };
+  earlyStopping?: { patience: number; tolerance?: number; criterion?: 'target' | 'total' };
 }
 
 /** One evaluation on the validation split during a run. */

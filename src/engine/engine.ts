@@ -609,8 +609,12 @@ export class Engine {
       ws = this.workspace(m, b);
       if (useCache) cache = this.firstLayerCache(m, d, cacheKey, pool, ws);
       if (!o.earlyStopping) return false;
-      const feasible = point.otherErrors <= curve[0].otherErrors + o.earlyStopping.tolerance;
-      if (feasible && (!best || point.targetErrors < best.targetErrors)) {
+      const es = o.earlyStopping;
+      const total = (p: CurvePoint) => p.targetErrors + p.otherErrors;
+      const better = es.criterion === 'total'
+        ? !best || total(point) < total(best) || (total(point) === total(best) && point.targetErrors < best.targetErrors)
+        : point.otherErrors <= curve[0].otherErrors + es.tolerance && (!best || point.targetErrors < best.targetErrors);
+      if (better) {
         best = point;
         sinceBest = 0;
         this.saveSnapshot(snapshot!, params, adamState);
