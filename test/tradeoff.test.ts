@@ -114,3 +114,17 @@ describe('validation curve and early stopping', () => {
     expect(r.steps).toBe(4);
   });
 });
+
+describe('curve chart', () => {
+  it('draws one point per evaluation for both series and marks the best step', async () => {
+    const { curveSvg } = await import('../src/plot.js');
+    const curve = [0, 20, 40, 60].map((step, i) => ({ step, targetErrors: 80 - 20 * i, otherErrors: 270 + 5 * i, accuracy: 0.9, loss: 0.3 }));
+    const svg = curveSvg(curve, { targetClass: 9, best: curve[2], title: 'seed <0>' });
+    expect(svg.startsWith('<svg xmlns="http://www.w3.org/2000/svg"')).toBe(true);
+    const polylines = [...svg.matchAll(/<polyline [^>]*points="([^"]+)"/g)].map((m) => m[1].split(' ').length);
+    expect(polylines).toEqual([4, 4]);
+    expect(svg).toContain('best: step 40');
+    expect(svg).toContain('class 9');
+    expect(svg).toContain('seed &lt;0&gt;');
+  });
+});
