@@ -33,11 +33,57 @@
 // self-test that f32 values and the PRNG survive a round trip through the GPU).
 
 import * as tf from '@tensorflow/tfjs-core';
-import '@tensorflow/tfjs-backend-webgl';
+// The WebGL backend without its automatic registration of ~170 kernels: only the kernels of the
+// ops below are registered (a custom tfjs bundle), which makes this chunk about half the size.
+import '@tensorflow/tfjs-backend-webgl/dist/base';
 import type { GPGPUProgram, MathBackendWebGL } from '@tensorflow/tfjs-backend-webgl';
-import { bits } from './rng.js';
+import { addConfig } from '@tensorflow/tfjs-backend-webgl/dist/kernels/Add';
+import { argMaxConfig } from '@tensorflow/tfjs-backend-webgl/dist/kernels/ArgMax';
+import { batchMatMulConfig } from '@tensorflow/tfjs-backend-webgl/dist/kernels/BatchMatMul';
+import { castConfig } from '@tensorflow/tfjs-backend-webgl/dist/kernels/Cast';
+import { concatConfig } from '@tensorflow/tfjs-backend-webgl/dist/kernels/Concat';
+import { expConfig } from '@tensorflow/tfjs-backend-webgl/dist/kernels/Exp';
+import { fillConfig } from '@tensorflow/tfjs-backend-webgl/dist/kernels/Fill';
+import { gatherV2Config } from '@tensorflow/tfjs-backend-webgl/dist/kernels/GatherV2';
+import { identityConfig } from '@tensorflow/tfjs-backend-webgl/dist/kernels/Identity';
+import { logConfig } from '@tensorflow/tfjs-backend-webgl/dist/kernels/Log';
+import { maxConfig } from '@tensorflow/tfjs-backend-webgl/dist/kernels/Max';
+import { multiplyConfig } from '@tensorflow/tfjs-backend-webgl/dist/kernels/Multiply';
+import { negConfig } from '@tensorflow/tfjs-backend-webgl/dist/kernels/Neg';
+import { oneHotConfig } from '@tensorflow/tfjs-backend-webgl/dist/kernels/OneHot';
+import { reshapeConfig } from '@tensorflow/tfjs-backend-webgl/dist/kernels/Reshape';
+import { sliceConfig } from '@tensorflow/tfjs-backend-webgl/dist/kernels/Slice';
+import { subConfig } from '@tensorflow/tfjs-backend-webgl/dist/kernels/Sub';
+import { sumConfig } from '@tensorflow/tfjs-backend-webgl/dist/kernels/Sum';
+
+for (const config of [addConfig, argMaxConfig, batchMatMulConfig, castConfig, concatConfig, expConfig, fillConfig,
+  gatherV2Config, identityConfig, logConfig, maxConfig, multiplyConfig, negConfig, oneHotConfig, reshapeConfig,
+  sliceConfig, subConfig, sumConfig]) {
+  if (!tf.getKernel(config.kernelName, 'webgl')) tf.registerKernel(config);
+}
+// Runtime imports stay within this chunk, tfjs and the GPU probe's own chunk: importing a module
+// the engine worker also imports (rng.ts, errors.ts…) would make the bundler export it from the
+// worker's entry chunk, and loading this chunk would then run the worker entry a second time
+// wherever its URL differs (Vite's dev server adds a query): two engines answering one port.
+// vite.lib.config.ts refuses to build such a bundle.
 import { SOFTWARE_RENDERER } from '../platform-browser.js';
 import type { Buf, DType, HostArray, Kernels } from './kernels.js';
+
+/**
+ * The project's PRNG draw bits(key, i) (src/engine/rng.ts), copied here for the self-test only
+ * (see the imports above). The browser test compares the shader's masks with rng.ts itself, so a
+ * drift of this copy would fail there.
+ */
+function cpuBits(key: number, i: number): number {
+  const h = (x: number) => {
+    x = (x ^ (x >>> 16)) >>> 0;
+    x = Math.imul(x, 0x7feb352d) >>> 0;
+    x = (x ^ (x >>> 15)) >>> 0;
+    x = Math.imul(x, 0x846ca68b) >>> 0;
+    return (x ^ (x >>> 16)) >>> 0;
+  };
+  return h((key + h(i >>> 0)) >>> 0);
+}
 
 /** What the WebGL kernel set runs on (reported in EngineInfo.gl). */
 export interface WebGLDeviceInfo {
@@ -201,7 +247,7 @@ export class WebGLKernels implements Kernels {
       }
     }
     for (let i = 0; i < x.length; i++) {
-      const w = (bits(key, i) >>> 8) >= thr ? x[i] * 2 : 0;
+      const w = (cpuBits(key, i) >>> 8) >= thr ? x[i] * 2 : 0;
       if (masked[i] !== w) {
         throw new Error(`the WebGL backend refuses this GPU: its unsigned integer arithmetic does not reproduce the PRNG (element ${i}: ${masked[i]} instead of ${w}); use backend "wasm"`);
       }
