@@ -24,7 +24,7 @@ export interface EngineOptions {
    */
   threads?: number | 'auto';
   /**
-   * Memory for caching the frozen first layer's product x·W_0 per model (default 128 MiB; one
+   * Memory for caching the frozen first layer's product x·W_0 per model (default 64 MiB; one
    * cache may use half). Speeds up LoRA steps and repeated evaluations; 0 turns caching off.
    */
   cacheBytes?: number;
