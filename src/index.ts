@@ -8,7 +8,7 @@ export {
 export { parseIdx, parseImagesAndLabels, type IdxArray, type LabeledImages } from './mnist.js';
 export {
   runExperiment, worstClass, validateSettings, REFERENCE_SETTINGS,
-  type ExperimentSettings, type ExperimentReport, type ExperimentHooks, type Phase,
+  type ExperimentSettings, type ExperimentReport, type ExperimentHooks, type ExperimentRun, type Phase,
 } from './experiment.js';
 export { REFERENCE_LAYERS, moduleNames } from './options.js';
 // Files (platform-neutral bytes; Node helpers that read and write files: src/io/files-node.ts).

@@ -130,7 +130,7 @@ export function parsePeftAdapter(configText: string, adapterBytes: Uint8Array,
   if (c === null || typeof c !== 'object' || Array.isArray(c)) throw new PeftError('bad-config', `${cf}: expected a JSON object`);
   const cfg = c as Record<string, unknown>;
   const has = (k: string) => Object.hasOwn(cfg, k) && cfg[k] !== null;
-  const show = (v: unknown) => clip(JSON.stringify(v) ?? String(v));
+  const show = (v: unknown) => { const t = JSON.stringify(v) ?? String(v); return t.length > 60 ? `${t.slice(0, 60)}…` : t; };
 
   if (cfg.peft_type !== 'LORA') throw new PeftError(has('peft_type') ? 'unsupported-config' : 'bad-config', `${cf}: peft_type is ${show(cfg.peft_type)}; expected "LORA"`);
   const r = cfg.r;
