@@ -2,17 +2,18 @@
 // Every flag is validated before any work starts; errors are one line on stderr, exit code 2.
 
 import { parseArgs } from 'node:util';
+import { curveSvg } from './plot.js';
 import { createHash } from 'node:crypto';
-import { access, constants, rename, writeFile } from 'node:fs/promises';
+import { access, constants } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { AbortError, DataFormatError, OptionError, ShapeError, WasmLoraError } from './errors.js';
 import { checkInt, REFERENCE_LAYERS } from './options.js';
 import {
-  checkExperimentRun, REFERENCE_SETTINGS, runExperiment, validateSettings,
+  checkExperimentRun, PRESETS, REFERENCE_SETTINGS, runExperiment, validateSettings,
   type ExperimentHooks, type ExperimentReport, type ExperimentRun, type ExperimentSettings, type Phase,
 } from './experiment.js';
 import { CheckpointError, type BaseModel } from './io/checkpoint.js';
-import { exportPeft, FileError, readCheckpoint, readModelFile, readPeftAdapter, saveCheckpoint } from './io/files-node.js';
+import { exportPeft, FileError, readCheckpoint, readModelFile, readPeftAdapter, saveCheckpoint, writeFileAtomic } from './io/files-node.js';
 import { adapterFromPeft } from './io/peft.js';
 import { defaultMnistDir, loadMnist } from './mnist-node.js';
 import type { LabeledImages } from './mnist.js';
@@ -45,6 +46,19 @@ add LoRA adapters, fine-tune them on the worst class, evaluate again, check the 
   --threads N         kernel threads, or auto = every core [auto]
   --report FILE       also write the run as JSON
   --no-progress       no progress bars
+
+The trade-off (README "Fixing the worst class"):
+  --preset NAME       reference [default] or fix-worst: 10 % validation split, r 4, α 8, replay 0.5,
+                      lr 1e-4, up to 400 steps, early stopping on total validation errors;
+                      explicit flags override the preset's values
+  --validation F      hold out this fraction of the training images (stratified) as a validation
+                      split; the worst class is then chosen on it, never on the test set [0]
+  --eval-every N      fine-tuning: evaluate the validation split every N steps [20]
+  --early-stopping N  stop after N evaluations without improvement, restore the best adapter
+  --criterion C       early stopping on target (class errors, others within --tolerance) or total [target]
+  --tolerance N       target criterion: other classes may gain at most N validation errors [0]
+  --replay F          fraction of each fine-tuning batch drawn from the other classes [0]
+  --plot FILE.svg     write a chart of the validation curve
   -h, --help          this text
 
 Files (safetensors; README "Files: save, load, resume, PEFT"):
@@ -65,6 +79,7 @@ export interface CliConfig {
   settings: ExperimentSettings;
   dataDir: string | null;
   report: string | null;
+  plot: string | null;
   backend: BackendName;
   simd: SimdOption;
   threads: number | 'auto';
@@ -78,7 +93,8 @@ export interface CliConfig {
 }
 
 /** Flags that set the experiment's numbers: a resumed run takes them from its checkpoint. */
-const SETTINGS_FLAGS = ['seed', 'dropout', 'pixel-scale', 'batch-size', 'steps', 'lr', 'ft-steps', 'ft-lr', 'rank', 'alpha', 'targets', 'lora-init', 'class'];
+const SETTINGS_FLAGS = ['seed', 'dropout', 'pixel-scale', 'batch-size', 'steps', 'lr', 'ft-steps', 'ft-lr', 'rank', 'alpha', 'targets', 'lora-init', 'class',
+  'preset', 'validation', 'eval-every', 'early-stopping', 'criterion', 'tolerance', 'replay'];
 
 function num(flag: string, v: string | undefined): number | undefined {
   if (v === undefined) return undefined;
@@ -128,6 +144,9 @@ export function parseCli(argv: string[]): CliConfig {
         'no-progress': { type: 'boolean' }, help: { type: 'boolean', short: 'h' },
         save: { type: 'string' }, resume: { type: 'string' }, load: { type: 'string' },
         'import-adapter': { type: 'string' }, 'export-peft': { type: 'string' },
+        preset: { type: 'string' }, validation: { type: 'string' }, 'eval-every': { type: 'string' },
+        'early-stopping': { type: 'string' }, criterion: { type: 'string' }, tolerance: { type: 'string' },
+        replay: { type: 'string' }, plot: { type: 'string' },
       },
     }));
   } catch (e) {
@@ -135,7 +154,16 @@ export function parseCli(argv: string[]): CliConfig {
     throw new OptionError(`${(e as Error).message.split('. ')[0].replace(/\.$/, '')} (see --help)`);
   }
   const s = (k: string) => values[k] as string | undefined;
-  const d = REFERENCE_SETTINGS;
+  const preset = oneOf('preset', s('preset'), Object.keys(PRESETS)) ?? 'reference';
+  const d: ExperimentSettings = { ...REFERENCE_SETTINGS, ...PRESETS[preset] };
+  const patience = int('early-stopping', s('early-stopping'));
+  const es = patience !== undefined || s('criterion') !== undefined || s('tolerance') !== undefined
+    ? {
+      patience: patience ?? d.earlyStopping?.patience ?? 5,
+      tolerance: int('tolerance', s('tolerance')) ?? d.earlyStopping?.tolerance ?? 0,
+      criterion: oneOf('criterion', s('criterion'), ['target', 'total'] as const) ?? d.earlyStopping?.criterion ?? 'target',
+    }
+    : d.earlyStopping;
   const settings: ExperimentSettings = {
     seed: int('seed', s('seed')) ?? d.seed,
     dropout: num('dropout', s('dropout')) ?? d.dropout,
@@ -151,9 +179,14 @@ export function parseCli(argv: string[]): CliConfig {
     loraInit: oneOf('lora-init', s('lora-init'), ['reference', 'peft'] as const) ?? d.loraInit,
     targetClass: int('class', s('class')) ?? d.targetClass,
     evalBatchSize: int('eval-batch', s('eval-batch')) ?? d.evalBatchSize,
+    validationFraction: num('validation', s('validation')) ?? d.validationFraction,
+    evalEvery: int('eval-every', s('eval-every')) ?? d.evalEvery,
+    replay: num('replay', s('replay')) ?? d.replay,
+    earlyStopping: es,
   };
+  if (s('plot') !== undefined && !settings.validationFraction) throw new OptionError('--plot draws the validation curve: add --validation F (or --preset fix-worst)');
   if (s('data') === '') throw new OptionError('--data expects a folder');
-  for (const f of ['report', 'save', 'resume', 'load', 'import-adapter', 'export-peft']) {
+  for (const f of ['report', 'save', 'resume', 'load', 'import-adapter', 'export-peft', 'plot']) {
     if (s(f) === '') throw new OptionError(`--${f} expects a ${f === 'export-peft' || f === 'import-adapter' ? 'folder or file' : 'file'} name`);
   }
   const given = (flags: string[]) => flags.filter((f) => values[f] !== undefined);
@@ -173,6 +206,7 @@ export function parseCli(argv: string[]): CliConfig {
     settings,
     dataDir: s('data') ?? null,
     report: s('report') ?? null,
+    plot: s('plot') ?? null,
     backend: oneOf('backend', s('backend'), ['wasm', 'reference'] as const) ?? 'wasm',
     simd: oneOf('simd', s('simd'), ['auto', 'relaxed', 'simd'] as const) ?? 'auto',
     threads: s('threads') === undefined || s('threads') === 'auto' ? 'auto' : checkInt('threads', int('threads', s('threads')), { min: 1, max: 256 }),
@@ -378,6 +412,17 @@ export async function main(argv: string[]): Promise<number> {
     const others = (v: number[]) => v.reduce((a, b, c) => a + (c === t ? 0 : b), 0);
     console.log(`class ${t}: ${tb} → ${ta} mislabeled (${signed(ta - tb)}, ${signed(tb ? (100 * (ta - tb)) / tb : 0, 1)} %); other classes: ${others(r.mislabeledBefore)} → ${others(r.mislabeledAfter)} (${signed(others(r.mislabeledAfter) - others(r.mislabeledBefore))})`);
     console.log(`test accuracy: ${pct(r.accuracyBefore)} → ${pct(r.accuracyAfter)} (${signed((r.accuracyAfter - r.accuracyBefore) * 100, 2)} points)`);
+    if (r.validation) {
+      const v = r.validation;
+      console.log('');
+      console.log(`validation split (${fmtInt(v.count)} training images held out; the worst class was chosen on it): class ${t} ${v.mislabeledBefore[t]} → ${v.mislabeledAfter[t]}, all ${v.mislabeledBefore.reduce((a, b) => a + b, 0)} → ${v.mislabeledAfter.reduce((a, b) => a + b, 0)} mislabeled`);
+      console.log(`curve (step: class ${t} / other classes): ${v.curve.map((p) => `${p.step}: ${p.targetErrors}/${p.otherErrors}`).join('  ')}`);
+      if (s.earlyStopping) console.log(`early stopping (${s.earlyStopping.criterion}): ${v.stoppedEarly ? 'stopped' : 'ran to the end'}; restored the adapter of step ${v.best?.step ?? 0}`);
+      if (config.plot) {
+        await writeFileAtomic(config.plot, curveSvg(v.curve, { targetClass: t, best: v.best, title: `Validation errors while fine-tuning class ${t} (seed ${s.seed})` }));
+        console.log(`chart: ${config.plot}`);
+      }
+    }
     console.log('');
     console.log(`frozen weights SHA-256 before fine-tuning: ${r.frozenHashBefore}`);
     console.log(`frozen weights SHA-256 after  fine-tuning: ${r.frozenHashAfter}`);
@@ -391,9 +436,7 @@ export async function main(argv: string[]): Promise<number> {
     const peakRssMB = process.resourceUsage().maxRSS / 1024;
     console.log(`peak memory (RSS of the process, all threads): ${peakRssMB.toFixed(0)} MB`);
     if (config.report) {
-      const tmp = `${config.report}.tmp-${process.pid}`;
-      await writeFile(tmp, JSON.stringify({ ...report, peakRssMB: Math.round(peakRssMB) }, null, 2) + '\n');
-      await rename(tmp, config.report);
+      await writeFileAtomic(config.report, JSON.stringify({ ...report, peakRssMB: Math.round(peakRssMB) }, null, 2) + '\n');
       console.log(`report: ${config.report}`);
     }
     if (config.save) console.log(`checkpoint: ${config.save} (model step ${savedStep})`);

@@ -25,7 +25,7 @@ function ticks(max: number, count = 5): number[] {
 
 export function curveSvg(curve: CurvePoint[], opts: CurvePlotOptions = {}): string {
   const W = opts.width ?? 640, H = opts.height ?? 360;
-  const m = { l: 56, r: 20, t: 36, b: 44 };
+  const m = { l: 56, r: 20, t: 48, b: 44 };
   const pw = W - m.l - m.r, ph = H - m.t - m.b;
   const maxStep = Math.max(1, ...curve.map((p) => p.step));
   const maxErr = Math.max(1, ...curve.flatMap((p) => [p.targetErrors, p.otherErrors])) * 1.1;
@@ -58,14 +58,15 @@ export function curveSvg(curve: CurvePoint[], opts: CurvePlotOptions = {}): stri
   if (opts.best) {
     const b = opts.best;
     parts.push(`<line x1="${x(b.step)}" x2="${x(b.step)}" y1="${m.t}" y2="${m.t + ph}" stroke="#15803d" stroke-dasharray="2 3"/>`,
-      `<text x="${x(b.step) + 4}" y="${m.t + 12}" fill="#15803d">best: step ${b.step}</text>`);
+      `<text x="${x(b.step) + 4}" y="${m.t + ph - 6}" fill="#15803d">best: step ${b.step}</text>`);
   }
-  const lx = m.l + pw - 180;
+  // Legend in the margin under the title, right-aligned, so it never covers the lines.
+  const lx = m.l + pw - 230, ly = m.t - 8;
   parts.push(
-    `<line x1="${lx}" x2="${lx + 24}" y1="${m.t + 4}" y2="${m.t + 4}" stroke="#c2410c" stroke-width="2"/>`,
-    `<text x="${lx + 30}" y="${m.t + 8}">${esc(targetLabel)}</text>`,
-    `<line x1="${lx}" x2="${lx + 24}" y1="${m.t + 22}" y2="${m.t + 22}" stroke="#1d4ed8" stroke-width="2" stroke-dasharray="6 3"/>`,
-    `<text x="${lx + 30}" y="${m.t + 26}">other classes</text>`,
+    `<line x1="${lx}" x2="${lx + 24}" y1="${ly}" y2="${ly}" stroke="#c2410c" stroke-width="2"/>`,
+    `<text x="${lx + 30}" y="${ly + 4}">${esc(targetLabel)}</text>`,
+    `<line x1="${lx + 110}" x2="${lx + 134}" y1="${ly}" y2="${ly}" stroke="#1d4ed8" stroke-width="2" stroke-dasharray="6 3"/>`,
+    `<text x="${lx + 140}" y="${ly + 4}">other classes</text>`,
     '</svg>',
   );
   return parts.join('\n') + '\n';

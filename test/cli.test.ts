@@ -22,7 +22,23 @@ describe('CLI flags', () => {
       .toMatchObject({ r: 4, alpha: 8, targetModules: ['fc1', 'fc3'], targetClass: 3, pixelScale: 1 / 255 });
   });
 
+  it('--preset fix-worst sets the trade-off settings; explicit flags win', () => {
+    expect(parseCli(['--preset', 'fix-worst']).settings).toMatchObject({
+      validationFraction: 0.1, r: 4, alpha: 8, finetuneLr: 1e-4, finetuneSteps: 400, replay: 0.5, evalEvery: 20,
+      earlyStopping: { patience: 5, tolerance: 0, criterion: 'total' },
+    });
+    expect(parseCli(['--preset', 'fix-worst', '--replay', '0', '--criterion', 'target', '--tolerance', '3']).settings)
+      .toMatchObject({ replay: 0, earlyStopping: { patience: 5, tolerance: 3, criterion: 'target' } });
+    expect(parseCli(['--validation', '0.2', '--early-stopping', '4']).settings.earlyStopping).toEqual({ patience: 4, tolerance: 0, criterion: 'target' });
+  });
+
   const bad: [string[], string][] = [
+    [['--preset', 'best'], '--preset must be one of reference, fix-worst, got "best"'],
+    [['--early-stopping', '3'], 'early stopping watches a validation split: set a validation fraction too'],
+    [['--plot', 'x.svg'], '--plot draws the validation curve: add --validation F (or --preset fix-worst)'],
+    [['--validation', '1'], 'validation fraction must be > 0 and < 1, got 1'],
+    [['--replay', '1'], 'replay fraction must be ≥ 0 and < 1, got 1'],
+    [['--validation', '0.1', '--criterion', 'best'], '--criterion must be one of target, total, got "best"'],
     [['--bogus'], "Unknown option '--bogus'"],
     [['--lr', 'NaN'], '--lr expects a number, got "NaN"'],
     [['--lr', ''], '--lr expects a number, got ""'],
@@ -67,6 +83,24 @@ describe('the wasm-lora command', () => {
     const r = await cli(['--data', '/nonexistent/folder']);
     expect(r.code).toBe(1);
     expect(r.stderr.trim()).toBe('wasm-lora: cannot read the data folder /nonexistent/folder: ENOENT');
+  });
+
+  it('a short --preset fix-worst run reports the validation curve and writes the chart', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'wasm-lora-cli-'));
+    try {
+      const report = join(dir, 'run.json'), plot = join(dir, 'curve.svg');
+      const r = await cli(['--preset', 'fix-worst', '--steps', '40', '--ft-steps', '30', '--eval-every', '10', '--seed', '1', '--report', report, '--plot', plot, '--no-progress']);
+      expect(r.code).toBe(0);
+      expect(r.stdout).toMatch(/the worst class was chosen on it/);
+      const j = JSON.parse(await readFile(report, 'utf8'));
+      expect(j.validation.count).toBe(6000);
+      expect(j.validation.curve.map((p: { step: number }) => p.step)).toEqual([0, 10, 20, 30]);
+      expect(j.worstClass).toBe(j.validation.mislabeledBefore.indexOf(Math.max(...j.validation.mislabeledBefore)));
+      expect(j.validation.best.step % 10).toBe(0);
+      expect(await readFile(plot, 'utf8')).toMatch(/^<svg /);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
   });
 
   it('a short run prints the tables and writes the --report JSON', async () => {
