@@ -32,22 +32,22 @@ export function gemmWorkFloats(M: i32, N: i32, K: i32): i32 {
   if (K > 0 && isSkinny(M, N, K)) return K * N; // packed op(B) of the skinny loops
   const kc = min(K, KC);
   const mc = min(roundUp(M, MR), MC);
-  return kc * roundUp(N, NR) + kc * mc + MR * NR;
+  return kc * roundUp(N, NR) + kc * mc + MR * NR + K + KC; // + used-column flags and list
 }
 
 @inline function roundUp(x: i32, m: i32): i32 {
   return ((x + m - 1) / m) * m;
 }
 
-// Packs op(B)[p0..p0+kc)[0..N) into panels: Bp[jp][p][c] = op(B)[p0+p][jp·NR+c] (0 past N).
-function packB(transB: i32, N: i32, kc: i32, p0: i32, B: usize, ldb: i32, Bp: usize): void {
+// Packs rows idx[0..kc) of op(B) into panels: Bp[jp][pp][c] = op(B)[idx[pp]][jp·NR+c] (0 past N).
+function packB(transB: i32, N: i32, kc: i32, idx: usize, B: usize, ldb: i32, Bp: usize): void {
   const panel: usize = <usize>kc * NR * 4; // bytes of one packed panel
   if (!transB) {
     // Walk B row by row (contiguous reads); each row scatters 8-float pieces to the panels.
     const nFull = N & ~(NR - 1);
-    for (let p = 0; p < kc; p++) {
-      const src = B + <usize>(p0 + p) * ldb * 4;
-      let dst = Bp + <usize>p * NR * 4;
+    for (let pp = 0; pp < kc; pp++) {
+      const src = B + <usize>load<i32>(idx + (<usize>pp << 2)) * ldb * 4;
+      let dst = Bp + <usize>pp * NR * 4;
       for (let j0 = 0; j0 < nFull; j0 += NR) {
         v128.store(dst, v128.load(src + (<usize>j0 << 2)));
         v128.store(dst, v128.load(src + (<usize>j0 << 2), 16), 16);
@@ -61,20 +61,19 @@ function packB(transB: i32, N: i32, kc: i32, p0: i32, B: usize, ldb: i32, Bp: us
     }
     return;
   }
-  // op(B)[p][j] = B[j·ldb + p]: column j of op(B) is a contiguous row of B.
+  // op(B)[p][j] = B[j·ldb + p]: column j of op(B) is a row of B, gathered at the listed p.
   for (let j0 = 0; j0 < N; j0 += NR) {
     const nr = min(NR, N - j0);
     for (let c = 0; c < NR; c++) {
       let dst = Bp + c * 4;
       if (c < nr) {
-        let src = B + (<usize>(j0 + c) * ldb + p0) * 4;
-        for (let p = 0; p < kc; p++) {
-          store<f32>(dst, load<f32>(src));
+        const row = B + <usize>(j0 + c) * ldb * 4;
+        for (let pp = 0; pp < kc; pp++) {
+          store<f32>(dst, load<f32>(row + (<usize>load<i32>(idx + (<usize>pp << 2)) << 2)));
           dst += NR * 4;
-          src += 4;
         }
       } else {
-        for (let p = 0; p < kc; p++) {
+        for (let pp = 0; pp < kc; pp++) {
           store<f32>(dst, 0);
           dst += NR * 4;
         }
@@ -84,48 +83,31 @@ function packB(transB: i32, N: i32, kc: i32, p0: i32, B: usize, ldb: i32, Bp: us
   }
 }
 
-// Packs op(A)[i0..i0+mc)[p0..p0+kc) into panels: Ap[ip][p][r] = op(A)[i0+ip·MR+r][p0+p].
-function packA(transA: i32, mc: i32, kc: i32, i0: i32, p0: i32, A: usize, lda: i32, Ap: usize): void {
+// Packs columns idx[0..kc) of rows i0..i0+mc of op(A) into panels:
+// Ap[ip][pp][r] = op(A)[i0+ip·MR+r][idx[pp]] (0 past mc).
+function packA(transA: i32, mc: i32, kc: i32, i0: i32, idx: usize, A: usize, lda: i32, Ap: usize): void {
   for (let r0 = 0; r0 < mc; r0 += MR) {
     const mr = min(MR, mc - r0);
     if (transA) {
       // op(A)[i][p] = A[p·lda + i]: the MR values for one p are contiguous in A.
-      let src = A + (<usize>p0 * lda + i0 + r0) * 4;
-      if (mr == MR) {
-        for (let p = 0; p < kc; p++) {
-          v128.store(Ap, v128.load(src));
-          Ap += MR * 4;
-          src += <usize>lda * 4;
-        }
-      } else {
-        for (let p = 0; p < kc; p++) {
-          for (let r = 0; r < MR; r++) store<f32>(Ap + r * 4, r < mr ? load<f32>(src + r * 4) : 0);
-          Ap += MR * 4;
-          src += <usize>lda * 4;
-        }
+      const base = A + <usize>(i0 + r0) * 4;
+      for (let pp = 0; pp < kc; pp++) {
+        const src = base + <usize>load<i32>(idx + (<usize>pp << 2)) * lda * 4;
+        if (mr == MR) v128.store(Ap, v128.load(src));
+        else for (let r = 0; r < MR; r++) store<f32>(Ap + r * 4, r < mr ? load<f32>(src + r * 4) : 0);
+        Ap += MR * 4;
       }
     } else {
       for (let r = 0; r < MR; r++) {
         let dst = Ap + r * 4;
         if (r < mr) {
-          let src = A + (<usize>(i0 + r0 + r) * lda + p0) * 4;
-          let p = 0;
-          for (; p + 4 <= kc; p += 4) {
-            const v = v128.load(src);
-            store<f32>(dst, f32x4.extract_lane(v, 0));
-            store<f32>(dst, f32x4.extract_lane(v, 1), MR * 4);
-            store<f32>(dst, f32x4.extract_lane(v, 2), MR * 8);
-            store<f32>(dst, f32x4.extract_lane(v, 3), MR * 12);
-            dst += MR * 16;
-            src += 16;
-          }
-          for (; p < kc; p++) {
-            store<f32>(dst, load<f32>(src));
+          const row = A + <usize>(i0 + r0 + r) * lda * 4;
+          for (let pp = 0; pp < kc; pp++) {
+            store<f32>(dst, load<f32>(row + (<usize>load<i32>(idx + (<usize>pp << 2)) << 2)));
             dst += MR * 4;
-            src += 4;
           }
         } else {
-          for (let p = 0; p < kc; p++) {
+          for (let pp = 0; pp < kc; pp++) {
             store<f32>(dst, 0);
             dst += MR * 4;
           }
@@ -133,6 +115,37 @@ function packA(transA: i32, mc: i32, kc: i32, i0: i32, p0: i32, A: usize, lda: i
       }
       Ap += <usize>kc * MR * 4;
     }
+  }
+}
+
+// Marks in flags[p] (i32, non-zero = used) whether column p of op(A) has any non-zero entry.
+// A product term op(A)[i][p]·op(B)[p][j] with a zero column contributes exactly +0 to every sum
+// it enters, so skipping those p changes no bit of C (finite B; the sums start at +0). ReLU and
+// dropout make such columns common: after the reference's epoch most first-layer units are 0 for
+// a whole batch.
+function usedColumns(transA: i32, M: i32, K: i32, A: usize, lda: i32, flags: usize): void {
+  const zero = f32x4.splat(0);
+  if (transA) {
+    for (let p = 0; p < K; p++) {
+      const row = A + <usize>p * lda * 4;
+      let any = i32x4.splat(0);
+      let i = 0;
+      for (; i + 4 <= M; i += 4) any = v128.or(any, f32x4.ne(v128.load(row + (<usize>i << 2)), zero));
+      let used = v128.any_true(any);
+      for (; i < M && !used; i++) used = load<f32>(row + (<usize>i << 2)) != 0;
+      store<i32>(flags + (<usize>p << 2), used ? 1 : 0);
+    }
+    return;
+  }
+  memory.fill(flags, 0, <usize>K * 4);
+  for (let i = 0; i < M; i++) {
+    const row = A + <usize>i * lda * 4;
+    let p = 0;
+    for (; p + 4 <= K; p += 4) {
+      const f = flags + (<usize>p << 2);
+      v128.store(f, v128.or(v128.load(f), f32x4.ne(v128.load(row + (<usize>p << 2)), zero)));
+    }
+    for (; p < K; p++) if (load<f32>(row + (<usize>p << 2)) != 0) store<i32>(flags + (<usize>p << 2), 1);
   }
 }
 
@@ -354,13 +367,24 @@ export function gemm(
   const Bp = work;
   const Ap = Bp + <usize>min(K, KC) * roundUp(N, NR) * 4;
   const tile = Ap + <usize>min(K, KC) * min(roundUp(M, MR), MC) * 4;
+  const flags = tile + MR * NR * 4;
+  const idx = flags + <usize>K * 4;
+  usedColumns(transA, M, K, A, lda, flags);
+  let first = true;
   for (let p0 = 0; p0 < K; p0 += KC) {
-    const kc = min(KC, K - p0);
-    const b = p0 == 0 ? beta : <f32>1;
-    packB(transB, N, kc, p0, B, ldb, Bp);
+    // The used p of this block (blocks stay aligned to KC in the original p, so each element's
+    // partial sums, and so its rounding, are those of the dense product).
+    let kc = 0;
+    for (let p = p0; p < min(p0 + KC, K); p++) {
+      if (load<i32>(flags + (<usize>p << 2))) store<i32>(idx + (<usize>(kc++) << 2), p);
+    }
+    if (kc == 0) continue;
+    const b = first ? beta : <f32>1;
+    first = false;
+    packB(transB, N, kc, idx, B, ldb, Bp);
     for (let i0 = 0; i0 < M; i0 += MC) {
       const mc = min(MC, M - i0);
-      packA(transA, mc, kc, i0, p0, A, lda, Ap);
+      packA(transA, mc, kc, i0, idx, A, lda, Ap);
       for (let j0 = 0; j0 < N; j0 += NR) {
         const nr = min(NR, N - j0);
         const bp = Bp + <usize>j0 * kc * 4;
@@ -373,5 +397,10 @@ export function gemm(
         }
       }
     }
+  }
+  if (first && beta == 0) {
+    // Every column of op(A) was zero: C = alpha·0.
+    const z = alpha * <f32>0;
+    for (let i = 0; i < M; i++) for (let j = 0; j < N; j++) store<f32>(C + (<usize>i * ldc + j) * 4, z);
   }
 }

@@ -1,6 +1,6 @@
 // Shared test helpers: the kernel sets under test, seeded random data, and one compare helper
 // that prints the max difference (so every comparison is also a small report).
-import type { Kernels } from '../src/engine/kernels.js';
+import type { Buf, Kernels } from '../src/engine/kernels.js';
 import { ReferenceKernels } from '../src/engine/reference-kernels.js';
 import { WasmKernels } from '../src/engine/wasm-kernels.js';
 import { compileKernels, supportsRelaxedSimd } from '../src/engine/wasm-loader.js';
@@ -42,4 +42,67 @@ export function report(label: string, a: ArrayLike<number>, b: ArrayLike<number>
   const d = maxAbsDiff(a, b);
   console.log(`${label}: max |diff| = ${d.toExponential(3)}${extra ? ` ${extra}` : ''}`);
   return d;
+}
+
+/** One f32 unit roundoff. */
+export const U = 2 ** -24;
+
+/** A buffer of `k` holding `data` (plus `extra` zeros). */
+export function put(k: Kernels, data: ArrayLike<number>, dtype: 'f32' | 'i32' | 'u8' = 'f32', extra = 0): Buf {
+  const b = k.alloc(dtype, data.length + extra);
+  k.write(b, data);
+  return b;
+}
+
+/**
+ * gemm of kernel set `k` against the f64 reference on every shape, both transposes of each
+ * operand and (alpha, beta) ∈ {(1, 0), (0.37, 1)}: every element within the f32 dot-product bound
+ * |ĉ − c| ≤ (K + 2)·2⁻²⁴·(Σ|a||b| + |beta·c|) (K roundings of the sum, one for alpha, one for
+ * beta·C; it holds for any summation order, fused or not), and nothing written past M×N of C
+ * (37 sentinels). With `zeroColumns`, whole columns of op(A) are zeroed (the kernels skip them).
+ * Throws on the first element out of bound; returns the worst error as a fraction of its bound.
+ */
+export function checkGemm(k: Kernels, shapes: [number, number, number][], zeroColumns = false): number {
+  const r = reference64();
+  let worst = 0, seed = 1;
+  for (const [M, N, K] of shapes) {
+    for (const tA of [false, true]) {
+      for (const tB of [false, true]) {
+        for (const [alpha, beta] of [[1, 0], [0.37, 1]] as const) {
+          seed++;
+          const a = randomFloats(M * K, seed * 3), b = randomFloats(K * N, seed * 3 + 1), c0 = randomFloats(M * N, seed * 3 + 2);
+          if (zeroColumns) {
+            // Like ReLU outputs of dead units: whole columns p of op(A) are zero — the first 260
+            // (a whole 256-block) and ~70 % of the rest.
+            for (let p = 0; p < K; p++) {
+              if (p < 260 || uniform(seed, p) < 0.7) for (let i = 0; i < M; i++) a[tA ? p * M + i : i * K + p] = 0;
+            }
+          }
+          const C = put(k, [...c0, ...new Array(37).fill(12345)]);
+          const Ab = put(k, a), Bb = put(k, b);
+          k.gemm(tA, tB, M, N, K, alpha, Ab, Bb, beta, C);
+          const got = k.read(C);
+          for (const x of [Ab, Bb, C]) k.free(x);
+          const Cr = put(r, c0);
+          r.gemm(tA, tB, M, N, K, alpha, put(r, a), put(r, b), beta, Cr);
+          const want = r.raw(Cr);
+          const absC = put(r, new Array(M * N).fill(0));
+          r.gemm(tA, tB, M, N, K, Math.abs(alpha), put(r, a.map(Math.abs)), put(r, b.map(Math.abs)), 0, absC);
+          const bound = r.raw(absC);
+          for (let i = 0; i < M * N; i++) {
+            const tol = (K + 2) * U * (bound[i] + Math.abs(beta * c0[i])) + 1e-30;
+            const err = Math.abs(got[i] - want[i]);
+            worst = Math.max(worst, err / tol);
+            if (err > tol) {
+              throw new Error(`gemm tA=${tA} tB=${tB} ${M}×${N}×${K} alpha=${alpha} beta=${beta}: C[${i}] = ${got[i]}, reference ${want[i]}, |diff| ${err} > ${tol}`);
+            }
+          }
+          for (let i = M * N; i < M * N + 37; i++) {
+            if (got[i] !== 12345) throw new Error(`gemm ${M}×${N}×${K} wrote C[${i}] past M×N`);
+          }
+        }
+      }
+    }
+  }
+  return worst;
 }

@@ -19,15 +19,8 @@ import type { Buf, Kernels } from '../../src/engine/kernels.js';
 import { WebGLKernels } from '../../src/engine/webgl-kernels.js';
 import { bits, dropoutThreshold } from '../../src/engine/rng.js';
 import { Engine } from '../../src/engine/engine.js';
-import { randomFloats, reference64, report } from '../helpers.js';
+import { checkGemm, put, randomFloats, reference64, report, U } from '../helpers.js';
 
-const U = 2 ** -24;
-
-function put(k: Kernels, data: ArrayLike<number>, dtype: 'f32' | 'i32' | 'u8' = 'f32', extra = 0): Buf {
-  const b = k.alloc(dtype, data.length + extra);
-  k.write(b, data);
-  return b;
-}
 
 const SHAPES: [number, number, number][] = [
   [1, 1, 1], [1, 8, 4], [4, 8, 1], [3, 5, 7], [7, 9, 13], [13, 1, 29], [1, 33, 2],
@@ -49,39 +42,7 @@ describe('WebGL kernel set vs reference (headless Chromium)', () => {
 
   it('gemm: all orientations, alpha/beta, ragged shapes, nothing written outside C', async () => {
     const k = await webgl();
-    const r = reference64();
-    let worst = 0;
-    let seed = 1;
-    for (const [M, N, K] of SHAPES) {
-      for (const tA of [false, true]) {
-        for (const tB of [false, true]) {
-          for (const [alpha, beta] of [[1, 0], [0.37, 1]] as const) {
-            seed++;
-            const a = randomFloats(M * K, seed * 3), b = randomFloats(K * N, seed * 3 + 1), c0 = randomFloats(M * N, seed * 3 + 2);
-            const C = put(k, [...c0, ...new Array(37).fill(12345)]);
-            const Ab = put(k, a), Bb = put(k, b);
-            k.gemm(tA, tB, M, N, K, alpha, Ab, Bb, beta, C);
-            const got = k.read(C);
-            for (const x of [Ab, Bb, C]) k.free(x);
-            const Cr = put(r, c0);
-            r.gemm(tA, tB, M, N, K, alpha, put(r, a), put(r, b), beta, Cr);
-            const want = r.raw(Cr);
-            const absC = put(r, new Array(M * N).fill(0));
-            r.gemm(tA, tB, M, N, K, Math.abs(alpha), put(r, a.map(Math.abs)), put(r, b.map(Math.abs)), 0, absC);
-            const bound = r.raw(absC);
-            for (let i = 0; i < M * N; i++) {
-              const tol = (K + 2) * U * (bound[i] + Math.abs(beta * c0[i])) + 1e-30;
-              const err = Math.abs(got[i] - want[i]);
-              worst = Math.max(worst, err / tol);
-              if (err > tol) {
-                throw new Error(`gemm tA=${tA} tB=${tB} ${M}×${N}×${K} alpha=${alpha} beta=${beta}: C[${i}] = ${got[i]}, reference ${want[i]}, |diff| ${err} > ${tol}`);
-              }
-            }
-            for (let i = M * N; i < M * N + 37; i++) expect(got[i]).toBe(12345);
-          }
-        }
-      }
-    }
+    const worst = checkGemm(k, SHAPES);
     console.log(`webgl gemm: ${SHAPES.length * 8} cases, worst error = ${(worst * 100).toFixed(1)} % of the f32 bound`);
     expect(worst).toBeLessThanOrEqual(1);
   });
