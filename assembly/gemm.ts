@@ -32,7 +32,8 @@ export function gemmWorkFloats(M: i32, N: i32, K: i32): i32 {
   if (K > 0 && isSkinny(M, N, K)) return K * N; // packed op(B) of the skinny loops
   const kc = min(K, KC);
   const mc = min(roundUp(M, MR), MC);
-  return kc * roundUp(N, NR) + kc * mc + MR * NR + K + KC; // + used-column flags and list
+  // + flags and index lists (used p; with K ≤ KC also used rows and columns)
+  return kc * roundUp(N, NR) + kc * mc + MR * NR + max(K, max(M, N)) + K + KC + M + N + K;
 }
 
 @inline function roundUp(x: i32, m: i32): i32 {
@@ -342,10 +343,202 @@ function gemmCols(transB: i32, M: i32, N: i32, K: i32, alpha: f32, A: usize, lda
   }
 }
 
+// Weight-gradient products (xᵀ·g: K = batch ≤ KC, one K-block) also skip whole rows of op(A)
+// (units that were 0 for the whole batch) and whole columns of op(B) (units whose gradient was 0):
+// those elements of C are alpha·0 (+ C). Everything else is the dense computation, term for term.
+// Lists live in `work` after the packed blocks: kIdx (K), rIdx (M), cIdx (N).
+// Returns false (having written nothing) when fewer than 1/8 of the rows and columns would be
+// skipped: the dense path is faster then.
+function gemmSkipRowsCols(
+  transA: i32, transB: i32, M: i32, N: i32, K: i32, alpha: f32, A: usize, lda: i32,
+  B: usize, ldb: i32, beta: f32, C: usize, ldc: i32, work: usize,
+): bool {
+  const Bp = work;
+  const Ap = Bp + <usize>K * roundUp(N, NR) * 4;
+  const tile = Ap + <usize>K * min(roundUp(M, MR), MC) * 4;
+  const flags = tile + MR * NR * 4;
+  const kIdx = flags + <usize>max(K, max(M, N)) * 4;
+  const rIdx = kIdx + <usize>K * 4;
+  const cIdx = rIdx + <usize>M * 4;
+  // Used p (columns of op(A)), then used rows of op(A) and used columns of op(B) over those p.
+  usedColumns(transA, M, K, A, lda, flags);
+  let kc = 0;
+  for (let p = 0; p < K; p++) if (load<i32>(flags + (<usize>p << 2))) store<i32>(kIdx + (<usize>(kc++) << 2), p);
+  let mu = 0;
+  for (let i = 0; i < M; i++) {
+    let used = false;
+    for (let pp = 0; pp < kc && !used; pp++) used = opA(transA, A, lda, i, load<i32>(kIdx + (<usize>pp << 2))) != 0;
+    if (used) store<i32>(rIdx + (<usize>(mu++) << 2), i);
+  }
+  let nu = 0;
+  for (let j = 0; j < N; j++) {
+    let used = false;
+    for (let pp = 0; pp < kc && !used; pp++) {
+      const p = load<i32>(kIdx + (<usize>pp << 2));
+      used = (transB ? load<f32>(B + (<usize>j * ldb + p) * 4) : load<f32>(B + (<usize>p * ldb + j) * 4)) != 0;
+    }
+    if (used) store<i32>(cIdx + (<usize>(nu++) << 2), j);
+  }
+  if (<i64>mu * nu * 8 > <i64>M * N * 7) return false;
+  if (beta == 0) {
+    // Skipped rows and columns: C = alpha·0. (Used ones are written below.)
+    const z = alpha * <f32>0;
+    let r = 0;
+    for (let i = 0; i < M; i++) {
+      const row = C + <usize>i * ldc * 4;
+      if (r < mu && load<i32>(rIdx + (<usize>r << 2)) == i) {
+        r++;
+        let c = 0;
+        for (let j = 0; j < N; j++) {
+          if (c < nu && load<i32>(cIdx + (<usize>c << 2)) == j) { c++; continue; }
+          store<f32>(row + (<usize>j << 2), z);
+        }
+      } else {
+        for (let j = 0; j < N; j++) store<f32>(row + (<usize>j << 2), z);
+      }
+    }
+  }
+  if (mu == 0 || nu == 0 || kc == 0) {
+    if (beta == 0) for (let r = 0; r < mu; r++) for (let c = 0; c < nu; c++) {
+      store<f32>(C + (<usize>load<i32>(rIdx + (<usize>r << 2)) * ldc + load<i32>(cIdx + (<usize>c << 2))) * 4, alpha * <f32>0);
+    }
+    return true;
+  }
+  // Pack the used columns of op(B) (rows kIdx) as panels of 8.
+  const panel: usize = <usize>kc * NR * 4;
+  for (let c0 = 0; c0 < nu; c0 += NR) {
+    const dstPanel = Bp + <usize>(c0 / NR) * panel;
+    for (let c = 0; c < NR; c++) {
+      let dst = dstPanel + c * 4;
+      const has = c0 + c < nu;
+      const j = has ? load<i32>(cIdx + (<usize>(c0 + c) << 2)) : 0;
+      for (let pp = 0; pp < kc; pp++) {
+        const p = load<i32>(kIdx + (<usize>pp << 2));
+        store<f32>(dst, has ? (transB ? load<f32>(B + (<usize>j * ldb + p) * 4) : load<f32>(B + (<usize>p * ldb + j) * 4)) : 0);
+        dst += NR * 4;
+      }
+    }
+  }
+  for (let u0 = 0; u0 < mu; u0 += MC) {
+    const mc = min(MC, mu - u0);
+    // Pack the used rows u0..u0+mc of op(A) (columns kIdx) as panels of 4.
+    let ap = Ap;
+    for (let r0 = 0; r0 < mc; r0 += MR) {
+      for (let pp = 0; pp < kc; pp++) {
+        const p = load<i32>(kIdx + (<usize>pp << 2));
+        for (let r = 0; r < MR; r++) {
+          const has = r0 + r < mc;
+          store<f32>(ap + r * 4, has ? opA(transA, A, lda, load<i32>(rIdx + (<usize>(u0 + r0 + r) << 2)), p) : 0);
+        }
+        ap += MR * 4;
+      }
+    }
+    for (let c0 = 0; c0 < nu; c0 += NR) {
+      const nr = min(NR, nu - c0);
+      const bp = Bp + <usize>(c0 / NR) * panel;
+      for (let r0 = 0; r0 < mc; r0 += MR) {
+        const mr = min(MR, mc - r0);
+        // Through the tile (mr = 0 forces it), then scattered to the used rows and columns.
+        microKernel(kc, Ap + <usize>r0 * kc * 4, bp, alpha, 0, tile, NR, 0, nr, tile);
+        for (let r = 0; r < mr; r++) {
+          const crow = C + <usize>load<i32>(rIdx + (<usize>(u0 + r0 + r) << 2)) * ldc * 4;
+          for (let c = 0; c < nr; c++) {
+            const dst = crow + (<usize>load<i32>(cIdx + (<usize>(c0 + c) << 2)) << 2);
+            const v = load<f32>(tile + (<usize>(r * NR + c) << 2));
+            store<f32>(dst, beta != 0 ? load<f32>(dst) + v : v);
+          }
+        }
+      }
+    }
+  }
+  return true;
+}
+
+// Output columns that will be thrown away: in the input-gradient product ∂h = g·Wᵀ of a ReLU
+// layer, column j of ∂h is multiplied by 0 wherever the layer's output h was 0; a unit that was 0
+// for the whole batch (dead ReLU — most of fc1 after the reference epoch) needs no column at all.
+// `mask` (M×N with C's row stride ldc) marks them: columns of C whose mask column is all zero are set to alpha·0
+// (beta 0) or left as they are (beta 1) instead of computed. Only correct when the caller zeroes
+// those columns afterwards (the ReLU backward does); other columns are the dense computation.
+// Lists in `work` after the packed blocks: flags (K), kIdx (KC), cIdx (N).
+function gemmMaskedColumns(
+  transA: i32, transB: i32, M: i32, N: i32, K: i32, alpha: f32, A: usize, lda: i32,
+  B: usize, ldb: i32, beta: f32, C: usize, ldc: i32, work: usize, mask: usize,
+): bool {
+  const Bp = work;
+  const Ap = Bp + <usize>min(K, KC) * roundUp(N, NR) * 4;
+  const tile = Ap + <usize>min(K, KC) * min(roundUp(M, MR), MC) * 4;
+  const flags = tile + MR * NR * 4;
+  const kIdx = flags + <usize>max(K, max(M, N)) * 4;
+  const cIdx = kIdx + <usize>(K + KC) * 4;
+  let nu = 0;
+  for (let j = 0; j < N; j++) {
+    let used = false;
+    for (let i = 0; i < M && !used; i++) used = load<f32>(mask + (<usize>i * ldc + j) * 4) != 0;
+    if (used) store<i32>(cIdx + (<usize>(nu++) << 2), j);
+  }
+  if (nu * 8 > N * 7) return false; // not worth it: dense path
+  if (beta == 0) {
+    const z = alpha * <f32>0;
+    for (let i = 0; i < M; i++) for (let j = 0; j < N; j++) store<f32>(C + (<usize>i * ldc + j) * 4, z);
+  }
+  if (nu == 0) return true;
+  usedColumns(transA, M, K, A, lda, flags);
+  let first = true;
+  for (let p0 = 0; p0 < K; p0 += KC) {
+    let kc = 0;
+    for (let p = p0; p < min(p0 + KC, K); p++) {
+      if (load<i32>(flags + (<usize>p << 2))) store<i32>(kIdx + (<usize>(kc++) << 2), p);
+    }
+    if (kc == 0) continue;
+    const b = first ? beta : <f32>1;
+    first = false;
+    // Pack the used columns of op(B) at the used p, panels of 8.
+    const panel: usize = <usize>kc * NR * 4;
+    for (let c0 = 0; c0 < nu; c0 += NR) {
+      const dstPanel = Bp + <usize>(c0 / NR) * panel;
+      for (let c = 0; c < NR; c++) {
+        let dst = dstPanel + c * 4;
+        if (c0 + c < nu) {
+          const j = load<i32>(cIdx + (<usize>(c0 + c) << 2));
+          for (let pp = 0; pp < kc; pp++) {
+            const p = load<i32>(kIdx + (<usize>pp << 2));
+            store<f32>(dst, transB ? load<f32>(B + (<usize>j * ldb + p) * 4) : load<f32>(B + (<usize>p * ldb + j) * 4));
+            dst += NR * 4;
+          }
+        } else {
+          for (let pp = 0; pp < kc; pp++) { store<f32>(dst, 0); dst += NR * 4; }
+        }
+      }
+    }
+    for (let i0 = 0; i0 < M; i0 += MC) {
+      const mc = min(MC, M - i0);
+      packA(transA, mc, kc, i0, kIdx, A, lda, Ap);
+      for (let c0 = 0; c0 < nu; c0 += NR) {
+        const nr = min(NR, nu - c0);
+        const bp = Bp + <usize>(c0 / NR) * panel;
+        for (let r0 = 0; r0 < mc; r0 += MR) {
+          const mr = min(MR, mc - r0);
+          microKernel(kc, Ap + <usize>r0 * kc * 4, bp, alpha, 0, tile, NR, 0, nr, tile);
+          for (let r = 0; r < mr; r++) {
+            const crow = C + <usize>(i0 + r0 + r) * ldc * 4;
+            for (let c = 0; c < nr; c++) {
+              const dst = crow + (<usize>load<i32>(cIdx + (<usize>(c0 + c) << 2)) << 2);
+              const v = load<f32>(tile + (<usize>(r * NR + c) << 2));
+              store<f32>(dst, b != 0 ? load<f32>(dst) + v : v);
+            }
+          }
+        }
+      }
+    }
+  }
+  return true;
+}
+
 export function gemm(
   transA: i32, transB: i32, M: i32, N: i32, K: i32,
   alpha: f32, A: usize, lda: i32, B: usize, ldb: i32,
-  beta: f32, C: usize, ldc: i32, work: usize,
+  beta: f32, C: usize, ldc: i32, work: usize, mask: usize,
 ): void {
   if (M <= 0 || N <= 0) return;
   if (K > 0 && isSkinny(M, N, K)) {
@@ -364,6 +557,8 @@ export function gemm(
     }
     return;
   }
+  if (mask && K > KC && gemmMaskedColumns(transA, transB, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, work, mask)) return;
+  if (K <= KC && gemmSkipRowsCols(transA, transB, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, work)) return;
   const Bp = work;
   const Ap = Bp + <usize>min(K, KC) * roundUp(N, NR) * 4;
   const tile = Ap + <usize>min(K, KC) * min(roundUp(M, MR), MC) * 4;

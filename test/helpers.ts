@@ -59,7 +59,8 @@ export function put(k: Kernels, data: ArrayLike<number>, dtype: 'f32' | 'i32' | 
  * operand and (alpha, beta) ∈ {(1, 0), (0.37, 1)}: every element within the f32 dot-product bound
  * |ĉ − c| ≤ (K + 2)·2⁻²⁴·(Σ|a||b| + |beta·c|) (K roundings of the sum, one for alpha, one for
  * beta·C; it holds for any summation order, fused or not), and nothing written past M×N of C
- * (37 sentinels). With `zeroColumns`, whole columns of op(A) are zeroed (the kernels skip them).
+ * (37 sentinels). With `zeroColumns`, whole columns of op(A), rows of op(A) and columns of op(B) are zeroed
+ * (the wasm kernels skip them).
  * Throws on the first element out of bound; returns the worst error as a fraction of its bound.
  */
 export function checkGemm(k: Kernels, shapes: [number, number, number][], zeroColumns = false): number {
@@ -77,6 +78,9 @@ export function checkGemm(k: Kernels, shapes: [number, number, number][], zeroCo
             for (let p = 0; p < K; p++) {
               if (p < 260 || uniform(seed, p) < 0.7) for (let i = 0; i < M; i++) a[tA ? p * M + i : i * K + p] = 0;
             }
+            // And half of the rows of op(A) and of the columns of op(B) (units dead for a batch).
+            for (let i = 0; i < M; i++) if (uniform(seed + 1, i) < 0.5) for (let p = 0; p < K; p++) a[tA ? p * M + i : i * K + p] = 0;
+            for (let j = 0; j < N; j++) if (uniform(seed + 2, j) < 0.5) for (let p = 0; p < K; p++) b[tB ? j * K + p : p * N + j] = 0;
           }
           const C = put(k, [...c0, ...new Array(37).fill(12345)]);
           const Ab = put(k, a), Bb = put(k, b);

@@ -8,7 +8,7 @@
 //    1e-12 relative on the loss, one f32 ulp on the gradient, argmax exact;
 //  - Adam: f32 arithmetic vs f64 then rounded: 4 f32 ulps of the magnitude of the terms added.
 import { describe, expect, it } from 'vitest';
-import { bits, dropoutThreshold } from '../src/engine/rng.js';
+import { bits, dropoutThreshold, uniform } from '../src/engine/rng.js';
 import { checkGemm, fastKernelSets, put, randomFloats, reference64, report, U } from './helpers.js';
 
 
@@ -29,6 +29,40 @@ for (const set of fastKernelSets()) {
       console.log(`${set.name} gemm with zero columns: worst error = ${(worstZero * 100).toFixed(1)} % of the f32 bound`);
       console.log(`${set.name} gemm: ${SHAPES.length * 8} cases, worst error = ${(worst * 100).toFixed(1)} % of the f32 bound`);
       expect(worst).toBeLessThanOrEqual(1);
+    });
+
+    it('gemm with skipColumnsOf: columns of dead units skipped, every other column bit-identical', async () => {
+      const k = await set.make();
+      for (const [M, N, K, dead] of [[128, 1000, 2000, 0.9], [64, 200, 300, 0.5], [33, 64, 520, 1], [128, 40, 600, 0.05]] as const) {
+        for (const beta of [0, 1] as const) {
+          const a = randomFloats(M * K, M + N), b = randomFloats(N * K, K), c0 = randomFloats(M * N, 3);
+          // The mask: ReLU outputs, whole columns 0 for dead units, scattered zeros elsewhere.
+          const h = randomFloats(M * N, 4, -1, 1).map((v, i) => (uniform(5, i % N) < dead || v < 0 ? 0 : v));
+          const dense = put(k, c0), masked = put(k, c0);
+          const [A, B, H] = [put(k, a), put(k, b), put(k, h)];
+          k.gemm(false, true, M, N, K, 1, A, B, beta, dense);
+          k.gemm(false, true, M, N, K, 1, A, B, beta, masked, H);
+          const [d, m] = [k.read(dense), k.read(masked)];
+          let skipped = 0;
+          for (let j = 0; j < N; j++) {
+            let live = false;
+            for (let i = 0; i < M; i++) if (h[i * N + j] !== 0) live = true;
+            if (!live) skipped++;
+            for (let i = 0; i < M; i++) {
+              // A skipped column may also be computed (the hint is optional; below 1/8 dead the kernel runs dense).
+              const want = live || m[i * N + j] === d[i * N + j] ? d[i * N + j] : beta ? c0[i * N + j] : 0;
+              if (m[i * N + j] !== want) throw new Error(`${M}×${N}×${K} beta ${beta}: C[${i}][${j}] = ${m[i * N + j]}, expected ${want} (column ${live ? 'live' : 'skipped'})`);
+            }
+          }
+          if (dead >= 0.5) {
+            expect(skipped).toBeGreaterThan(0);
+            // Where most units are dead the kernel did skip them.
+            let zeros = 0;
+            for (let j = 0; j < N; j++) if (m[j] === (beta ? c0[j] : 0) && m[j] !== d[j]) zeros++;
+            expect(zeros).toBeGreaterThan(0);
+          }
+        }
+      }
     });
 
     it('reluDropoutForward / reluDropoutBackward: exact, dropout rate p, same mask as the reference', async () => {

@@ -37,9 +37,12 @@ export interface Kernels {
   /**
    * C[M×N] = alpha · op(A) · op(B) + beta · C, beta ∈ {0, 1}, dense row-major operands:
    * op(A) = transA ? Aᵀ (A is K×M) : A (M×K);  op(B) = transB ? Bᵀ (B is N×K) : B (K×N).
+   * `skipColumnsOf` (M×N, optional hint): columns j where it is all zero may be left as alpha·0
+   * (beta 0) or unchanged (beta 1) instead of computed — for products whose result is masked by
+   * that matrix afterwards (∂h of a ReLU layer). A set may ignore the hint.
    */
   gemm(transA: boolean, transB: boolean, M: number, N: number, K: number,
-    alpha: number, A: Buf, B: Buf, beta: 0 | 1, C: Buf): void;
+    alpha: number, A: Buf, B: Buf, beta: 0 | 1, C: Buf, skipColumnsOf?: Buf): void;
 
   /**
    * In place over n floats: x = x > 0 && keep ? x·scale : 0, keep = (bits(key,i)>>>8) ≥ threshold.

@@ -163,7 +163,9 @@ export function backward(k: Kernels, m: ModelState, ws: Workspace, b: number, dr
     }
     if (l === lowest) break;
     // ∂h_l, then through the relu+dropout that produced h_l.
-    k.gemm(false, true, b, nIn, nOut, 1, gz, m.W[l], 0, gh);
+    // Columns of units that were 0 for the whole batch are zeroed by the ReLU backward below:
+    // h_l tells the kernels they need not be computed (dead units: most of fc1 after an epoch).
+    k.gemm(false, true, b, nIn, nOut, 1, gz, m.W[l], 0, gh, ws.h[l]);
     if (adapted) k.gemm(false, false, b, nIn, lora!.r, 1, ws.gu!, A, 1, gh);
     k.reluDropoutBackward(gh, ws.h[l], b * nIn, drop ? drop.scale : 1);
     g = 1 - g;

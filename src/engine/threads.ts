@@ -25,7 +25,7 @@ export type SpawnThread = () => ThreadEndpoint;
 
 export interface PoolExports {
   gemm(tA: number, tB: number, M: number, N: number, K: number, alpha: number, A: number, lda: number,
-    B: number, ldb: number, beta: number, C: number, ldc: number, work: number): void;
+    B: number, ldb: number, beta: number, C: number, ldc: number, work: number, mask: number): void;
   gemmWorkFloats(M: number, N: number, K: number): number;
   isSkinny(M: number, N: number, K: number): number;
   adam(w: number, g: number, m: number, v: number, n: number, stepSize: number, beta1: number, beta2: number,
@@ -33,7 +33,7 @@ export interface PoolExports {
 }
 
 const GEN = 0, PENDING = 1, SHUTDOWN = 2, ARGS = 16, STRIDE = 16;
-const ARG = { op: 0, tA: 1, tB: 2, M: 3, N: 4, K: 5, A: 6, lda: 7, B: 8, ldb: 9, beta: 10, C: 11, ldc: 12, work: 13, alpha: 14 };
+const ARG = { op: 0, tA: 1, tB: 2, M: 3, N: 4, K: 5, A: 6, lda: 7, B: 8, ldb: 9, beta: 10, C: 11, ldc: 12, work: 13, alpha: 14, mask: 15 };
 // Adam's slice: pointers and count as ints, hyper-parameters as f32 bits.
 const ADAM = { w: 1, g: 2, m: 3, v: 4, n: 5, stepSize: 6, beta1: 7, beta2: 8, c1: 9, c2: 10, eps: 11, inv: 12 };
 const OP_NONE = 0, OP_GEMM = 1, OP_ADAM = 2;
@@ -93,13 +93,13 @@ export class ThreadPool {
   }
 
   gemm(tA: number, tB: number, M: number, N: number, K: number, alpha: number, A: number, lda: number,
-    B: number, ldb: number, beta: number, C: number, ldc: number): void {
+    B: number, ldb: number, beta: number, C: number, ldc: number, mask = 0): void {
     const T = this.size;
     const splitN = N >= 32 * T;
     // Skinny products (LoRA factors) are cheap and take another loop: never split them, so each
     // element of C goes through the same path whatever the thread count.
     if (M * N * K < MIN_PARALLEL_MACS || this.k.isSkinny(M, N, K) || (!splitN && M < 16 * T)) {
-      this.k.gemm(tA, tB, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, this.scratch(0, this.k.gemmWorkFloats(M, N, K)));
+      this.k.gemm(tA, tB, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, this.scratch(0, this.k.gemmWorkFloats(M, N, K)), mask);
       return;
     }
     // Slice t covers [lo, hi) of the split dimension; slices are multiples of 8 (the tile width),
@@ -107,7 +107,7 @@ export class ThreadPool {
     const total = splitN ? N : M;
     const chunk = Math.ceil(total / T / 8) * 8;
     if (total - (T - 1) * chunk < 8) {
-      this.k.gemm(tA, tB, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, this.scratch(0, this.k.gemmWorkFloats(M, N, K)));
+      this.k.gemm(tA, tB, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, this.scratch(0, this.k.gemmWorkFloats(M, N, K)), mask);
       return;
     }
     for (let t = T - 1; t >= 0; t--) {
@@ -117,10 +117,11 @@ export class ThreadPool {
       const a = splitN ? A : A + 4 * lo * (tA ? 1 : lda);
       const b = splitN ? B + 4 * lo * (tB ? ldb : 1) : B;
       const c = splitN ? C + 4 * lo : C + 4 * lo * ldc;
+      const msk = !mask ? 0 : splitN ? mask + 4 * lo : mask + 4 * lo * ldc; // the mask has C's layout
       const work = hi > lo ? this.scratch(t, this.k.gemmWorkFloats(m, n, K)) : 0;
       if (t === 0) {
         this.launch();
-        if (hi > lo) this.k.gemm(tA, tB, m, n, K, alpha, a, lda, b, ldb, beta, c, ldc, work);
+        if (hi > lo) this.k.gemm(tA, tB, m, n, K, alpha, a, lda, b, ldb, beta, c, ldc, work, msk);
         this.join();
         return;
       }
@@ -133,6 +134,7 @@ export class ThreadPool {
       ctrl[base + ARG.B] = b; ctrl[base + ARG.ldb] = ldb;
       ctrl[base + ARG.C] = c; ctrl[base + ARG.ldc] = ldc;
       ctrl[base + ARG.work] = work;
+      ctrl[base + ARG.mask] = msk;
       this.ctrlF[base + ARG.alpha] = alpha;
       this.ctrlF[base + ARG.beta] = beta;
     }
@@ -216,7 +218,7 @@ export function serveKernelThread(port: { postMessage(m: unknown): void; onMessa
       } else if (op === OP_GEMM) {
         k.gemm(ctrl[base + ARG.tA], ctrl[base + ARG.tB], ctrl[base + ARG.M], ctrl[base + ARG.N], ctrl[base + ARG.K],
           ctrlF[base + ARG.alpha], ctrl[base + ARG.A] >>> 0, ctrl[base + ARG.lda], ctrl[base + ARG.B] >>> 0, ctrl[base + ARG.ldb],
-          ctrlF[base + ARG.beta], ctrl[base + ARG.C] >>> 0, ctrl[base + ARG.ldc], ctrl[base + ARG.work] >>> 0);
+          ctrlF[base + ARG.beta], ctrl[base + ARG.C] >>> 0, ctrl[base + ARG.ldc], ctrl[base + ARG.work] >>> 0, ctrl[base + ARG.mask] >>> 0);
       }
       if (Atomics.sub(ctrl, PENDING, 1) === 1) Atomics.notify(ctrl, PENDING);
     }

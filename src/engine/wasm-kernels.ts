@@ -13,7 +13,7 @@ interface WasmBuf extends Buf {
 
 interface KernelExports {
   gemm(tA: number, tB: number, M: number, N: number, K: number, alpha: number, A: number, lda: number,
-    B: number, ldb: number, beta: number, C: number, ldc: number, work: number): void;
+    B: number, ldb: number, beta: number, C: number, ldc: number, work: number, mask: number): void;
   gemmWorkFloats(M: number, N: number, K: number): number;
   isSkinny(M: number, N: number, K: number): number;
   reluDropoutForward(x: number, n: number, key: number, threshold: number, scale: number): void;
@@ -117,9 +117,10 @@ export class WasmKernels implements Kernels {
   }
 
   gemm(transA: boolean, transB: boolean, M: number, N: number, K: number,
-    alpha: number, A: Buf, B: Buf, beta: 0 | 1, C: Buf): void {
+    alpha: number, A: Buf, B: Buf, beta: 0 | 1, C: Buf, skipColumnsOf?: Buf): void {
+    const mask = skipColumnsOf ? p(skipColumnsOf) : 0;
     if (this.pool) {
-      this.pool.gemm(+transA, +transB, M, N, K, alpha, p(A), transA ? M : K, p(B), transB ? K : N, beta, p(C), N);
+      this.pool.gemm(+transA, +transB, M, N, K, alpha, p(A), transA ? M : K, p(B), transB ? K : N, beta, p(C), N, mask);
       return;
     }
     const need = this.k.gemmWorkFloats(M, N, K);
@@ -129,7 +130,7 @@ export class WasmKernels implements Kernels {
       this.work = this.arena.alloc(need * 4);
     }
     this.k.gemm(+transA, +transB, M, N, K, alpha, p(A), transA ? M : K, p(B), transB ? K : N,
-      beta, p(C), N, this.work);
+      beta, p(C), N, this.work, mask);
   }
   reluDropoutForward(x: Buf, n: number, key: number, threshold: number, scale: number): void {
     this.k.reluDropoutForward(p(x), n, key, threshold, scale);
