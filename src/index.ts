@@ -7,7 +7,7 @@ export {
 } from './errors.js';
 export { parseIdx, parseImagesAndLabels, type IdxArray, type LabeledImages } from './mnist.js';
 export {
-  runExperiment, worstClass, validateSettings, REFERENCE_SETTINGS,
+  runExperiment, worstClass, validateSettings, REFERENCE_SETTINGS, PRESETS,
   type ExperimentSettings, type ExperimentReport, type ExperimentHooks, type ExperimentRun, type Phase,
 } from './experiment.js';
 export { REFERENCE_LAYERS, moduleNames } from './options.js';
