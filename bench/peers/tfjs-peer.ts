@@ -19,7 +19,8 @@ import '@tensorflow/tfjs';
 import '@tensorflow/tfjs-backend-cpu';
 import { getThreadsCount, setThreadsCount, setWasmPaths } from '@tensorflow/tfjs-backend-wasm';
 
-export type TfjsBackend = 'wasm' | 'cpu';
+/** 'webgl' (@tensorflow/tfjs-backend-webgl, via the @tensorflow/tfjs umbrella) only in a browser. */
+export type TfjsBackend = 'wasm' | 'cpu' | 'webgl';
 
 export interface TfjsInfo {
   backend: string;
