@@ -7,6 +7,7 @@
 //   npm run bench -- --quick            fewer repetitions, no whole-experiment runs
 //   npm run bench -- --full-tfjs        also RUN tfjs-wasm's whole experiment (≈ 7 minutes here)
 //   npm run bench -- --json FILE        where to write the JSON (default tmp/bench.json)
+//   npm run bench -- --only wasm-lora   one side only (or --only tfjs)
 import v8 from 'node:v8';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { availableParallelism, cpus, loadavg } from 'node:os';
@@ -24,6 +25,8 @@ const argv = process.argv.slice(2);
 const quick = argv.includes('--quick');
 const fullTfjs = argv.includes('--full-tfjs');
 const jsonPath = argv.includes('--json') ? argv[argv.indexOf('--json') + 1] : 'tmp/bench.json';
+// --only wasm-lora | tfjs: run one side only (the other's rows are left out).
+const only = argv.includes('--only') ? argv[argv.indexOf('--only') + 1] : null;
 
 const SIZES = [784, 1000, 2000, 10];
 const B = 128;
@@ -42,7 +45,7 @@ const stat = (ms: number[]): Stat => {
   return { median: s[Math.floor(s.length / 2)], min: s[0], max: s[s.length - 1], n: s.length };
 };
 async function time(reps: number, f: () => unknown | Promise<unknown>, perCall = 1): Promise<Stat> {
-  await f(); // warm-up
+  for (let i = 0; i < 3; i++) await f(); // warm-up: JIT tiers, page faults, sleeping threads
   const ms: number[] = [];
   for (let i = 0; i < reps; i++) {
     const t = performance.now();
@@ -61,7 +64,7 @@ console.log(`wasm-lora vs TensorFlow.js — ${cores} × ${cpus()[0]?.model.trim(
 const flavours = supportsRelaxedSimd() ? (['simd', 'relaxed'] as const) : (['simd'] as const);
 const threadCounts = cores > 1 ? [1, cores] : [1];
 let initialW: Float32Array[] = [];
-for (const simd of flavours) {
+for (const simd of only === 'tfjs' ? [] : flavours) {
   for (const threads of threadCounts) {
     const name = `wasm-lora ${simd === 'relaxed' ? 'relaxed' : 'simd'} ${threads}T`;
     const e = new Engine(undefined, { cores: threads, spawnThread: spawnKernelThread });
@@ -72,7 +75,7 @@ for (const simd of flavours) {
     if (!initialW.length) initialW = e.readWeights(m).W;
     const x = Float32Array.from(mnist.test.images.subarray(0, B * 784));
     const r: Record<string, Stat | null> = {};
-    r.forward = await time(quick ? 10 : 30, () => e.predict(m, x, B));
+    r.forward = await time(quick ? 10 : 50, () => e.predict(m, x, B));
     r.full = await time(quick ? 3 : 7, () => e.train(m, train.id, { steps: 10 }), 10);
     e.setCacheBytes(0);
     r.evalCold = await time(quick ? 2 : 5, () => e.evaluate(m, test.id));
@@ -108,7 +111,12 @@ const batchOf = (i: number) => {
 };
 const batches = Array.from({ length: 16 }, (_, i) => batchOf(i));
 const testX = Float32Array.from(mnist.test.images);
-for (const backend of ['wasm', 'cpu'] as TfjsBackend[]) {
+if (!initialW.length) {
+  const e = new Engine();
+  await e.init({ threads: 1 });
+  initialW = e.readWeights(e.createMlp({ seed: 0 })).W;
+}
+for (const backend of (only === 'wasm-lora' ? [] : ['wasm', 'cpu']) as TfjsBackend[]) {
   const info = await initTfjs(backend);
   const name = `tfjs-${backend}`;
   const slow = backend === 'cpu';
