@@ -5,6 +5,7 @@ import { readFileSync, readdirSync, statSync, existsSync } from 'node:fs';
 import { join, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import asc from 'assemblyscript/asc';
+import { buildSync } from 'esbuild';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 process.chdir(root);
@@ -29,4 +30,13 @@ if (upToDate && !process.argv.includes('--force')) {
     const size = statSync(join(root, config.targets[target].outFile)).size;
     console.log(`built ${config.targets[target].outFile} (${size} bytes, ${(performance.now() - t0).toFixed(0)} ms)`);
   }
+}
+
+// The Node kernel thread, bundled to one plain .mjs: run from the TypeScript sources it would
+// otherwise load tsx in every kernel thread (≈ 40 MB each); it is tiny and has no dependencies.
+const threadSources = ['src/engine/threads.ts', 'workers/kernel-thread.node-worker.ts'].map((f) => join(root, f));
+const threadOut = join(root, 'build/workers/kernel-thread.node-worker.mjs');
+if (!existsSync(threadOut) || statSync(threadOut).mtimeMs < Math.max(...threadSources.map((f) => statSync(f).mtimeMs)) || process.argv.includes('--force')) {
+  buildSync({ entryPoints: [threadSources[1]], bundle: true, platform: 'node', format: 'esm', target: 'node20', outfile: threadOut, logLevel: 'warning' });
+  console.log(`built ${threadOut.slice(root.length + 1)} (${statSync(threadOut).size} bytes)`);
 }

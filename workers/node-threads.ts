@@ -13,7 +13,10 @@ export function startNodeWorker(name: string): Worker {
 }
 
 export function spawnKernelThread(): ThreadEndpoint {
-  const w = startNodeWorker('kernel-thread.node-worker');
+  // From the sources: the bundle scripts/build-wasm.mjs makes (plain JS, no tsx in the thread).
+  const w = fromSource
+    ? new Worker(new URL('../build/workers/kernel-thread.node-worker.mjs', import.meta.url))
+    : startNodeWorker('kernel-thread.node-worker');
   return {
     postMessage: (m) => w.postMessage(m),
     onMessage: (l) => { w.on('message', l); },
