@@ -228,6 +228,7 @@ async function run(quick: boolean): Promise<void> {
     : 'No validation split in this run (validation fraction 0, like the reference), so no trade-off curve: choose the fix-worst preset or a validation fraction above 0.';
   const progress = $<HTMLProgressElement>('progress');
   let kept: { base: Mlp; adapted: Mlp } | null = null;
+  let liveTarget: number | null = null;
   try {
     const r = await runExperiment(session, mnist, settings, {
       signal: controller.signal,
@@ -242,7 +243,18 @@ async function run(quick: boolean): Promise<void> {
         if (ph === 'evalBefore' || ph === 'evalAfter') progress.removeAttribute('value');
         else progress.value = 0;
         if (ph === 'pretrain' || ph === 'finetune') renderLoss(losses, preSteps + ftSteps);
-        if (ph === 'finetune' && withCurve) renderCurve(curve, null, ftSteps);
+        if (ph === 'finetune' && withCurve) renderCurve(curve, liveTarget, ftSteps);
+      },
+      onEvaluated: (ph, ev, classes) => {
+        if (ph !== 'evalBefore') return;
+        // The pre-trained model's errors right away; the full before/after view replaces it at the end.
+        liveTarget = classes.targetClass;
+        const t = classes.targetClass;
+        $('eval-summary').innerHTML = `Test accuracy <strong>${pct(ev.accuracy)}</strong> after pre-training. Worst class: <strong class="worst-label">${classes.worstClass}</strong> (${ev.mislabeled[classes.worstClass]} of ${int(ev.perClass[classes.worstClass])} mislabeled${withCurve ? '; chosen on the validation split' : ''}); fine-tuning class ${t}…`;
+        $('class-chart').innerHTML = barChart(Array.from({ length: ev.mislabeled.length }, (_, c) => String(c)), [
+          { name: 'before fine-tuning', color: COLORS.before, values: ev.mislabeled },
+        ], { title: 'mislabeled test images per class after pre-training', xLabel: 'class (true digit)', yLabel: 'mislabeled test images', highlight: t, highlightLabel: `class ${t}: to fine-tune` });
+        $('confusion').innerHTML = confusionRows(ev.confusion, t);
       },
       onProgress: (ph, p) => {
         const x = ph === 'pretrain' ? p.step : preSteps + p.step;
@@ -253,7 +265,7 @@ async function run(quick: boolean): Promise<void> {
         renderLoss(losses, preSteps + ftSteps);
         if (p.validation) {
           curve.push(p.validation);
-          renderCurve(curve, null, ftSteps);
+          renderCurve(curve, liveTarget, ftSteps);
         }
       },
       onEnd: async (model, _run, how) => {

@@ -107,6 +107,8 @@ export interface ExperimentHooks {
   /** steps: the phase's total; done: steps already taken before this run (resumed). */
   onPhase?(phase: Phase, info: { steps?: number; done?: number }): void;
   onProgress?(phase: Phase, p: TrainProgress): void;
+  /** The test-set evaluation of each evaluation phase as soon as it is done (e.g. to draw it). */
+  onEvaluated?(phase: 'evalBefore' | 'evalAfter', result: EvalResult, classes: { worstClass: number; targetClass: number }): void;
   signal?: AbortSignal;
   /** Skip pre-training and start from these base weights (dropout and seed from the settings). */
   base?: BaseModel;
@@ -257,6 +259,7 @@ export async function runExperiment(session: Session, data: { train: LabeledImag
     // The worst class: on the validation split when there is one (the test set then chooses nothing).
     const worst = worstClass((valBefore ?? before).mislabeled);
     const target = settings.targetClass ?? worst;
+    hooks.onEvaluated?.('evalBefore', before, { worstClass: worst, targetClass: target });
     if (!resumedInFinetune) {
       if (hooks.adapter) {
         const adapted = await model.withAdapter(hooks.adapter);
@@ -281,6 +284,7 @@ export async function runExperiment(session: Session, data: { train: LabeledImag
 
     hooks.onPhase?.('evalAfter', {});
     const after = await model.evaluate(test, { batchSize: settings.evalBatchSize });
+    hooks.onEvaluated?.('evalAfter', after, { worstClass: worst, targetClass: target });
     const valAfter = validation ? await model.evaluate(validation, { batchSize: settings.evalBatchSize }) : null;
     const hashAfter = await model.frozenHash();
     const ft = ftResult as TrainResult | null;
