@@ -343,6 +343,16 @@ function gemmCols(transB: i32, M: i32, N: i32, K: i32, alpha: f32, A: usize, lda
   }
 }
 
+// The used p of block [p0, p0 + KC) into idx; returns how many. Blocks stay aligned to KC in the
+// original p, so each element's partial sums, and so its rounding, are those of the dense product.
+@inline function usedInBlock(flags: usize, p0: i32, K: i32, idx: usize): i32 {
+  let kc = 0;
+  for (let p = p0; p < min(p0 + KC, K); p++) {
+    if (load<i32>(flags + (<usize>p << 2))) store<i32>(idx + (<usize>(kc++) << 2), p);
+  }
+  return kc;
+}
+
 // Weight-gradient products (xᵀ·g: K = batch ≤ KC, one K-block) also skip whole rows of op(A)
 // (units that were 0 for the whole batch) and whole columns of op(B) (units whose gradient was 0):
 // those elements of C are alpha·0 (+ C). Everything else is the dense computation, term for term.
@@ -486,10 +496,7 @@ function gemmMaskedColumns(
   usedColumns(transA, M, K, A, lda, flags);
   let first = true;
   for (let p0 = 0; p0 < K; p0 += KC) {
-    let kc = 0;
-    for (let p = p0; p < min(p0 + KC, K); p++) {
-      if (load<i32>(flags + (<usize>p << 2))) store<i32>(kIdx + (<usize>(kc++) << 2), p);
-    }
+    const kc = usedInBlock(flags, p0, K, kIdx);
     if (kc == 0) continue;
     const b = first ? beta : <f32>1;
     first = false;
@@ -567,12 +574,7 @@ export function gemm(
   usedColumns(transA, M, K, A, lda, flags);
   let first = true;
   for (let p0 = 0; p0 < K; p0 += KC) {
-    // The used p of this block (blocks stay aligned to KC in the original p, so each element's
-    // partial sums, and so its rounding, are those of the dense product).
-    let kc = 0;
-    for (let p = p0; p < min(p0 + KC, K); p++) {
-      if (load<i32>(flags + (<usize>p << 2))) store<i32>(idx + (<usize>(kc++) << 2), p);
-    }
+    const kc = usedInBlock(flags, p0, K, idx);
     if (kc == 0) continue;
     const b = first ? beta : <f32>1;
     first = false;

@@ -19,6 +19,7 @@ import { loadMnist } from '../src/mnist-node.js';
 import { Session } from '../src/session.js';
 import { spawnKernelThread } from '../workers/node-threads.js';
 import { initTfjs, TfjsMlp, type TfjsBackend } from './peers/tfjs-peer.js';
+import { B, FLOP, SIZES, stat, tfjsBatches, type Stat } from './shared.js';
 
 v8.setFlagsFromString('--experimental-wasm-relaxed-simd');
 const argv = process.argv.slice(2);
@@ -28,22 +29,6 @@ const jsonPath = argv.includes('--json') ? argv[argv.indexOf('--json') + 1] : 't
 // --only wasm-lora | tfjs: run one side only (the other's rows are left out).
 const only = argv.includes('--only') ? argv[argv.indexOf('--only') + 1] : null;
 
-const SIZES = [784, 1000, 2000, 10];
-const B = 128;
-const MACS = SIZES.slice(0, -1).reduce((a, n, l) => a + n * SIZES[l + 1], 0); // 2,804,000 per image
-// Nominal FLOPs of the textbook algorithm (our cached first layer does less; the rate is "nominal").
-const FLOP = {
-  forward: 2 * B * MACS,
-  full: 2 * B * MACS * 2 + 2 * B * (MACS - SIZES[0] * SIZES[1]), // forward + ∂W + ∂h above layer 1
-  lora: 2 * B * MACS + 2 * B * (MACS - SIZES[0] * SIZES[1]),     // forward + ∂h above layer 1 (+ tiny LoRA terms)
-  eval: 2 * 10000 * MACS,
-};
-
-interface Stat { median: number; min: number; max: number; n: number }
-const stat = (ms: number[]): Stat => {
-  const s = [...ms].sort((a, b) => a - b);
-  return { median: s[Math.floor(s.length / 2)], min: s[0], max: s[s.length - 1], n: s.length };
-};
 async function time(reps: number, f: () => unknown | Promise<unknown>, perCall = 1): Promise<Stat> {
   for (let i = 0; i < 3; i++) await f(); // warm-up: JIT tiers, page faults, sleeping threads
   const ms: number[] = [];
@@ -99,17 +84,7 @@ for (const simd of only === 'tfjs' ? [] : flavours) {
 }
 
 // ---- TensorFlow.js ------------------------------------------------------------------------------
-const nTrain = mnist.train.count;
-const batchOf = (i: number) => {
-  const x = new Float32Array(B * 784), y = new Int32Array(B);
-  for (let j = 0; j < B; j++) {
-    const row = (i * 7919 + j * 104729) % nTrain;
-    for (let c = 0; c < 784; c++) x[j * 784 + c] = mnist.train.images[row * 784 + c];
-    y[j] = mnist.train.labels[row];
-  }
-  return { x, y };
-};
-const batches = Array.from({ length: 16 }, (_, i) => batchOf(i));
+const batches = tfjsBatches(mnist.train);
 const testX = Float32Array.from(mnist.test.images);
 if (!initialW.length) {
   const e = new Engine();

@@ -13,7 +13,7 @@ import { REFERENCE_SETTINGS, runExperiment, worstClass } from '../../src/experim
 import { parseImagesAndLabels, type LabeledImages } from '../../src/mnist.js';
 import { Session } from '../../src/session.js';
 import { initTfjs, TfjsMlp } from '../peers/tfjs-peer.js';
-import { B, SIZES, stat, type BenchResult, type Stat, type Workload } from './shared.js';
+import { B, SIZES, stat, tfjsBatches, type BenchResult, type Stat, type Workload } from '../shared.js';
 
 declare global {
   interface Window { __bench?: BenchResult }
@@ -148,17 +148,7 @@ async function main(): Promise<void> {
     initialW = (await (await s.mlp({ layers: SIZES, dropout: 0.3, seed: 0 })).weights()).W;
     await s.close();
   }
-  const nTrain = mnist.train.count;
-  const batchOf = (i: number) => {
-    const x = new Float32Array(B * 784), y = new Int32Array(B);
-    for (let j = 0; j < B; j++) {
-      const row = (i * 7919 + j * 104729) % nTrain;
-      for (let c = 0; c < 784; c++) x[j * 784 + c] = mnist.train.images[row * 784 + c];
-      y[j] = mnist.train.labels[row];
-    }
-    return { x, y };
-  };
-  const batches = Array.from({ length: 16 }, (_, i) => batchOf(i));
+  const batches = tfjsBatches(mnist.train);
   const testX = Float32Array.from(mnist.test.images);
   for (const backend of ['wasm', 'webgl'] as const) {
     const name = `tfjs-${backend}`;

@@ -19,7 +19,7 @@ import { dirname, join } from 'node:path';
 import { chromium } from 'playwright-core';
 import { createServer } from 'vite';
 import { CHROMIUM, CHROMIUM_ARGS } from '../../test/browser/chromium.js';
-import { FLOP, type BenchResult, type Stat, type Workload } from './shared.js';
+import { FLOP, type BenchResult, type Stat, type Workload } from '../shared.js';
 
 const argv = process.argv.slice(2);
 const opt = (name: string) => (argv.includes(name) ? argv[argv.indexOf(name) + 1] : undefined);

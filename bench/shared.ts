@@ -1,10 +1,11 @@
-// What the benchmark page (main.ts) and its driver (run.ts) share: the workload's nominal FLOPs, the
-// statistics, and the shape of the result object the page leaves in `window.__bench`.
+// What the benchmarks share — Node (compare.ts) and the browser page (browser/main.ts) with its
+// driver (browser/run.ts): the workload's nominal FLOPs, the statistics, the tfjs batches, and the
+// shape of the result object the page leaves in `window.__bench`.
 
 export const SIZES = [784, 1000, 2000, 10];
 export const B = 128;
 const MACS = SIZES.slice(0, -1).reduce((a, n, l) => a + n * SIZES[l + 1], 0); // 2,804,000 per image
-// Nominal FLOPs of the textbook algorithm, as in bench/compare.ts (our cached first layer does less).
+// Nominal FLOPs of the textbook algorithm (wasm-lora skips dead units and caches the first layer: it does less).
 export const FLOP = {
   forward: 2 * B * MACS,
   full: 2 * B * MACS * 2 + 2 * B * (MACS - SIZES[0] * SIZES[1]),
@@ -37,4 +38,17 @@ export interface BenchResult {
   failures: Record<string, string>;
   /** Seconds the page spent per variant. */
   seconds: Record<string, number>;
+}
+
+/** 16 fixed batches of raw training pixels for the tfjs peers (same rows in Node and the page). */
+export function tfjsBatches(train: { count: number; images: Uint8Array; labels: Uint8Array }): { x: Float32Array; y: Int32Array }[] {
+  return Array.from({ length: 16 }, (_, i) => {
+    const x = new Float32Array(B * 784), y = new Int32Array(B);
+    for (let j = 0; j < B; j++) {
+      const row = (i * 7919 + j * 104729) % train.count;
+      for (let c = 0; c < 784; c++) x[j * 784 + c] = train.images[row * 784 + c];
+      y[j] = train.labels[row];
+    }
+    return { x, y };
+  });
 }
