@@ -1,4 +1,4 @@
-// Browser entry of the engine: a module Worker through Comlink (see the browser issue; Node uses
+// Browser entry of the engine: a module Worker through Comlink (README "In the browser"; Node uses
 // spawn-node.ts via the "#spawn" import condition in package.json).
 import * as Comlink from 'comlink';
 import type { EngineHandle } from './session.js';
