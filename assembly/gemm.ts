@@ -343,6 +343,20 @@ function gemmCols(transB: i32, M: i32, N: i32, K: i32, alpha: f32, A: usize, lda
   }
 }
 
+// C[row(r)][cols[c]] = tile[r][c] (+ C with beta 1) for the mr×nr corner of an MR×NR tile, where
+// row(r) = rows ? rows[r] : row0 + r: how the compacted products write their results.
+@inline function scatterTile(tile: usize, C: usize, ldc: i32, mr: i32, nr: i32, row0: i32, rows: usize, cols: usize, beta: f32): void {
+  for (let r = 0; r < mr; r++) {
+    const i = rows ? load<i32>(rows + (<usize>r << 2)) : row0 + r;
+    const crow = C + <usize>i * ldc * 4;
+    for (let c = 0; c < nr; c++) {
+      const dst = crow + (<usize>load<i32>(cols + (<usize>c << 2)) << 2);
+      const v = load<f32>(tile + (<usize>(r * NR + c) << 2));
+      store<f32>(dst, beta != 0 ? load<f32>(dst) + v : v);
+    }
+  }
+}
+
 // The used p of block [p0, p0 + KC) into idx; returns how many. Blocks stay aligned to KC in the
 // original p, so each element's partial sums, and so its rounding, are those of the dense product.
 @inline function usedInBlock(flags: usize, p0: i32, K: i32, idx: usize): i32 {
@@ -450,14 +464,7 @@ function gemmSkipRowsCols(
         const mr = min(MR, mc - r0);
         // Through the tile (mr = 0 forces it), then scattered to the used rows and columns.
         microKernel(kc, Ap + <usize>r0 * kc * 4, bp, alpha, 0, tile, NR, 0, nr, tile);
-        for (let r = 0; r < mr; r++) {
-          const crow = C + <usize>load<i32>(rIdx + (<usize>(u0 + r0 + r) << 2)) * ldc * 4;
-          for (let c = 0; c < nr; c++) {
-            const dst = crow + (<usize>load<i32>(cIdx + (<usize>(c0 + c) << 2)) << 2);
-            const v = load<f32>(tile + (<usize>(r * NR + c) << 2));
-            store<f32>(dst, beta != 0 ? load<f32>(dst) + v : v);
-          }
-        }
+        scatterTile(tile, C, ldc, mr, nr, 0, rIdx + (<usize>(u0 + r0) << 2), cIdx + (<usize>c0 << 2), beta);
       }
     }
   }
@@ -527,14 +534,7 @@ function gemmMaskedColumns(
         for (let r0 = 0; r0 < mc; r0 += MR) {
           const mr = min(MR, mc - r0);
           microKernel(kc, Ap + <usize>r0 * kc * 4, bp, alpha, 0, tile, NR, 0, nr, tile);
-          for (let r = 0; r < mr; r++) {
-            const crow = C + <usize>(i0 + r0 + r) * ldc * 4;
-            for (let c = 0; c < nr; c++) {
-              const dst = crow + (<usize>load<i32>(cIdx + (<usize>(c0 + c) << 2)) << 2);
-              const v = load<f32>(tile + (<usize>(r * NR + c) << 2));
-              store<f32>(dst, b != 0 ? load<f32>(dst) + v : v);
-            }
-          }
+          scatterTile(tile, C, ldc, mr, nr, i0 + r0, 0, cIdx + (<usize>c0 << 2), b);
         }
       }
     }

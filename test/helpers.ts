@@ -110,3 +110,40 @@ export function checkGemm(k: Kernels, shapes: [number, number, number][], zeroCo
   }
   return worst;
 }
+
+/**
+ * Adam of kernel set `k` against the f64 reference for each n: w, m and v within `ulps` f32 units
+ * of the magnitude of the terms each update adds (cancellation in m and w makes a bound relative
+ * to the result meaningless). Prints max differences; returns the worst error as a fraction of
+ * its bound; throws on the first value out of bound.
+ */
+export function checkAdam(k: Kernels, label: string, sizes: number[], ulps: number): number {
+  const r = reference64();
+  let worst = 0;
+  for (const n of sizes) {
+    const w = randomFloats(n, 1), g = randomFloats(n, 2, -1e-3, 1e-3), m = randomFloats(n, 3, -1e-4, 1e-4), v = randomFloats(n, 4, 0, 1e-6);
+    const t = 7, b1 = 0.9, b2 = 0.999, lr = 1e-3, eps = 1e-8;
+    const stepSize = lr / (1 - b1 ** t), inv = 1 / Math.sqrt(1 - b2 ** t);
+    const bufs = [w, g, m, v].map((a) => put(k, a));
+    k.adam(bufs[0], bufs[1], bufs[2], bufs[3], n, stepSize, b1, b2, eps, inv);
+    const rb = [w, g, m, v].map((a) => put(r, a));
+    r.adam(rb[0], rb[1], rb[2], rb[3], n, stepSize, b1, b2, eps, inv);
+    const mag = {
+      m: (i: number) => b1 * Math.abs(m[i]) + (1 - b1) * Math.abs(g[i]),
+      v: (i: number) => b2 * v[i] + (1 - b2) * g[i] * g[i],
+      w: (i: number) => Math.abs(w[i]) + 4 * Math.abs(w[i] - r.raw(rb[0])[i]),
+    };
+    for (const [j, name] of [[0, 'w'], [2, 'm'], [3, 'v']] as const) {
+      const got = k.read(bufs[j]), want = r.raw(rb[j]);
+      report(`${label} adam ${name} n=${n}`, got, want);
+      for (let i = 0; i < n; i++) {
+        const tol = ulps * U * mag[name](i) + 1e-45;
+        const err = Math.abs(got[i] - want[i]);
+        worst = Math.max(worst, err / tol);
+        if (err > tol) throw new Error(`${label} adam ${name}[${i}] n=${n}: ${got[i]} vs ${want[i]}, |diff| ${err} > ${tol}`);
+      }
+    }
+    for (const b of bufs) k.free(b);
+  }
+  return worst;
+}
