@@ -32,12 +32,38 @@ export class Session {
 
   /** Starts an engine worker with the given kernel set (default: the fastest wasm build here). */
   static async start(opts: EngineOptions = {}): Promise<Session> {
+    if (opts.inWorker === false) return Session.onThisThread(opts);
     const handle = spawnEngine();
     try {
       const info = await Promise.race([handle.remote.init(opts), handle.died]);
       return new Session(handle, info);
     } catch (e) {
       await handle.terminate();
+      // WebGL in a worker needs OffscreenCanvas; a page whose browser lacks it runs WebGL here.
+      const msg = e instanceof Error ? e.message : String(e);
+      if (opts.backend === 'webgl' && typeof document !== 'undefined' && /no OffscreenCanvas/.test(msg)) {
+        return Session.onThisThread(opts, 'the engine runs on the page\'s main thread: this browser has no OffscreenCanvas in workers, which WebGL in a worker needs (the page may stutter while training)');
+      }
+      throw rehydrate(e);
+    }
+  }
+
+  /** The engine on the calling thread: the same API, calls resolve on this thread's event loop. */
+  private static async onThisThread(opts: EngineOptions, note?: string): Promise<Session> {
+    const { Engine } = await import('./engine/engine.js');
+    const engine = new Engine(undefined, { cores: 1 });
+    // Every method becomes async, as through Comlink.
+    const remote = new Proxy(engine, {
+      get: (target, key) => {
+        const v = (target as unknown as Record<PropertyKey, unknown>)[key];
+        return typeof v === 'function' ? (...args: unknown[]) => Promise.resolve().then(() => v.apply(target, args)) : v;
+      },
+    }) as unknown as Comlink.Remote<Engine>;
+    const handle: EngineHandle = { remote, died: new Promise<never>(() => {}), terminate: async () => engine.close() };
+    try {
+      const info = await engine.init({ ...opts, threads: 1 });
+      return new Session(handle, note ? { ...info, note } : info);
+    } catch (e) {
       throw rehydrate(e);
     }
   }

@@ -28,6 +28,12 @@ export interface EngineOptions {
    * cache may use half). Speeds up LoRA steps and repeated evaluations; 0 turns caching off.
    */
   cacheBytes?: number;
+  /**
+   * false: run the engine on the calling thread instead of a worker (it then blocks that thread
+   * while it computes). Default true. A browser page that asks for backend 'webgl' where workers
+   * have no OffscreenCanvas falls back to this by itself, and says so in `EngineInfo.note`.
+   */
+  inWorker?: boolean;
 }
 
 export interface EngineInfo {

@@ -91,6 +91,22 @@ describe('the library in a browser page', () => {
     expect(g.hashSame).toBe(true);
   });
 
+  it('runs WebGL on the page\'s own thread (the fallback where workers have no OffscreenCanvas) like in the worker', async () => {
+    const main = await start({ backend: 'webgl', inWorker: false });
+    expect(main.info).toMatchObject({ backend: 'webgl', threads: 1, runtime: 'browser' });
+    expect(main.info.gl?.offscreen).toBe(false); // a page canvas, not an OffscreenCanvas
+    const wasm = await start({ backend: 'wasm', threads: 1 });
+    const [g, w] = [await shortRun(main), await shortRun(wasm)];
+    let worst = 0;
+    for (const [a, b] of [[g.pre.losses, w.pre.losses], [g.ft.losses, w.ft.losses]] as const) {
+      expect(a.length).toBe(b.length);
+      for (let i = 0; i < b.length; i++) worst = Math.max(worst, Math.abs(a[i] - b[i]) / Math.abs(b[i]));
+    }
+    console.log(`webgl on the main thread vs wasm: worst relative loss difference ${worst.toExponential(2)}`);
+    expect(worst).toBeLessThan(1e-4);
+    expect(g.hashSame).toBe(true);
+  });
+
   it("'auto' picks wasm on a software renderer without loading tfjs, and says why", async () => {
     const s = await start({ backend: 'auto', batchHint: 4096 });
     console.log(`auto: ${JSON.stringify(s.info)}`);
