@@ -87,6 +87,8 @@ export interface EnginePlatform {
   cores?: number;
   /** Starts a kernel thread; absent where threads are impossible. */
   spawnThread?: SpawnThread;
+  /** Why spawnThread is absent, for EngineInfo.note. */
+  noThreadsReason?: string;
 }
 
 const isNode = typeof process !== 'undefined' && !!process.versions?.node;
@@ -131,7 +133,7 @@ export class Engine {
         note = `${threads} threads asked, 1 used: no SharedArrayBuffer here (a page must be cross-origin isolated: COOP same-origin + COEP require-corp)`;
         threads = 1;
       } else if (threads > 1 && !this.platform.spawnThread) {
-        note = `${threads} threads asked, 1 used: this platform cannot start kernel threads`;
+        note = `${threads} threads asked, 1 used: ${this.platform.noThreadsReason ?? 'this platform cannot start kernel threads'}`;
         threads = 1;
       }
       const set = await WasmKernels.create(await compileKernels(flavour, threads > 1), flavour, { threads, spawnThread: this.platform.spawnThread });

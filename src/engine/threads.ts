@@ -202,10 +202,11 @@ export function serveKernelThread(port: { postMessage(m: unknown): void; onMessa
       port.postMessage(`could not instantiate the kernels: ${(e as Error).message}`);
       return;
     }
-    port.postMessage('ready');
     const ctrl = new Int32Array(control), ctrlF = new Float32Array(control);
     const base = ARGS + STRIDE * index;
+    // Read the generation BEFORE saying ready: the engine may launch a job as soon as it hears it.
     let seen = Atomics.load(ctrl, GEN);
+    port.postMessage('ready');
     for (;;) {
       Atomics.wait(ctrl, GEN, seen); // sleeps; no spinning
       seen = Atomics.load(ctrl, GEN);
