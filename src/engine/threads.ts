@@ -6,6 +6,7 @@
 //   [0] generation — bumped by the engine for each parallel job; threads wait on it
 //   [1] pending    — threads still working on the current job; the engine waits on it
 //   [2] shutdown
+//   [3] a kernel thread that failed (its index), 0 if none
 //   [16 + 16·t …] the arguments of thread t's slice (see ARG below); alpha/beta as f32 bits
 //
 // A product is split along N (columns of C, in multiples of the 8-wide tile) or, when N is small,
@@ -32,7 +33,7 @@ export interface PoolExports {
     oneMinusBeta1: number, oneMinusBeta2: number, eps: number, invSqrtBc2: number): void;
 }
 
-const GEN = 0, PENDING = 1, SHUTDOWN = 2, ARGS = 16, STRIDE = 16;
+const GEN = 0, PENDING = 1, SHUTDOWN = 2, FAILED = 3, ARGS = 16, STRIDE = 16;
 const ARG = { op: 0, tA: 1, tB: 2, M: 3, N: 4, K: 5, A: 6, lda: 7, B: 8, ldb: 9, beta: 10, C: 11, ldc: 12, work: 13, alpha: 14, mask: 15 };
 // Adam's slice: pointers and count as ints, hyper-parameters as f32 bits.
 const ADAM = { w: 1, g: 2, m: 3, v: 4, n: 5, stepSize: 6, beta1: 7, beta2: 8, c1: 9, c2: 10, eps: 11, inv: 12 };
@@ -173,9 +174,11 @@ export class ThreadPool {
   private join(): void {
     for (;;) {
       const p = Atomics.load(this.ctrl, PENDING);
-      if (p === 0) return;
+      if (p === 0) break;
       Atomics.wait(this.ctrl, PENDING, p);
     }
+    const failed = Atomics.exchange(this.ctrl, FAILED, 0);
+    if (failed) throw new Error(`kernel thread ${failed} failed during a product (its console has the error); the engine cannot continue`);
   }
 
   close(): void {
@@ -212,14 +215,20 @@ export function serveKernelThread(port: { postMessage(m: unknown): void; onMessa
       seen = Atomics.load(ctrl, GEN);
       if (Atomics.load(ctrl, SHUTDOWN)) return;
       const op = ctrl[base + ARG.op];
-      if (op === OP_ADAM) {
-        k.adam(ctrl[base + ADAM.w] >>> 0, ctrl[base + ADAM.g] >>> 0, ctrl[base + ADAM.m] >>> 0, ctrl[base + ADAM.v] >>> 0,
-          ctrl[base + ADAM.n], ctrlF[base + ADAM.stepSize], ctrlF[base + ADAM.beta1], ctrlF[base + ADAM.beta2],
-          ctrlF[base + ADAM.c1], ctrlF[base + ADAM.c2], ctrlF[base + ADAM.eps], ctrlF[base + ADAM.inv]);
-      } else if (op === OP_GEMM) {
-        k.gemm(ctrl[base + ARG.tA], ctrl[base + ARG.tB], ctrl[base + ARG.M], ctrl[base + ARG.N], ctrl[base + ARG.K],
-          ctrlF[base + ARG.alpha], ctrl[base + ARG.A] >>> 0, ctrl[base + ARG.lda], ctrl[base + ARG.B] >>> 0, ctrl[base + ARG.ldb],
-          ctrlF[base + ARG.beta], ctrl[base + ARG.C] >>> 0, ctrl[base + ARG.ldc], ctrl[base + ARG.work] >>> 0, ctrl[base + ARG.mask] >>> 0);
+      try {
+        if (op === OP_ADAM) {
+          k.adam(ctrl[base + ADAM.w] >>> 0, ctrl[base + ADAM.g] >>> 0, ctrl[base + ADAM.m] >>> 0, ctrl[base + ADAM.v] >>> 0,
+            ctrl[base + ADAM.n], ctrlF[base + ADAM.stepSize], ctrlF[base + ADAM.beta1], ctrlF[base + ADAM.beta2],
+            ctrlF[base + ADAM.c1], ctrlF[base + ADAM.c2], ctrlF[base + ADAM.eps], ctrlF[base + ADAM.inv]);
+        } else if (op === OP_GEMM) {
+          k.gemm(ctrl[base + ARG.tA], ctrl[base + ARG.tB], ctrl[base + ARG.M], ctrl[base + ARG.N], ctrl[base + ARG.K],
+            ctrlF[base + ARG.alpha], ctrl[base + ARG.A] >>> 0, ctrl[base + ARG.lda], ctrl[base + ARG.B] >>> 0, ctrl[base + ARG.ldb],
+            ctrlF[base + ARG.beta], ctrl[base + ARG.C] >>> 0, ctrl[base + ARG.ldc], ctrl[base + ARG.work] >>> 0, ctrl[base + ARG.mask] >>> 0);
+        }
+      } catch (e) {
+        // Never leave the engine waiting: report the failure through the control block.
+        console.error(`kernel thread ${index}: ${(e as Error).message}`);
+        Atomics.store(ctrl, FAILED, index);
       }
       if (Atomics.sub(ctrl, PENDING, 1) === 1) Atomics.notify(ctrl, PENDING);
     }
