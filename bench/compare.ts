@@ -19,7 +19,7 @@ import { loadMnist } from '../src/mnist-node.js';
 import { Session } from '../src/session.js';
 import { spawnKernelThread } from '../workers/node-threads.js';
 import { initTfjs, TfjsMlp, type TfjsBackend } from './peers/tfjs-peer.js';
-import { B, FLOP, SIZES, stat, tfjsBatches, type Stat } from './shared.js';
+import { B, FLOP, ROWS, SIZES, stat, tfjsBatches, type Stat } from './shared.js';
 
 v8.setFlagsFromString('--experimental-wasm-relaxed-simd');
 const argv = process.argv.slice(2);
@@ -126,14 +126,7 @@ for (const backend of (only === 'wasm-lora' ? [] : ['wasm', 'cpu']) as TfjsBacke
 
 // ---- report -------------------------------------------------------------------------------------
 const names = Object.keys(results);
-const rows: [string, string, number | null][] = [
-  ['forward', 'forward, 128 images', FLOP.forward],
-  ['full', 'full training step (batch 128)', FLOP.full],
-  ['lora', 'LoRA step, r 1 (batch 128)', FLOP.lora],
-  ['evalCold', 'evaluate 10k test images', FLOP.eval],
-  ['eval', 'evaluate 10k, first layer cached', FLOP.eval],
-  ['experiment', 'whole reference experiment', null],
-];
+const rows = ROWS;
 const fmt = (s: Stat | null | undefined, flop: number | null) => {
   if (!s) return '—';
   const t = s.median >= 10000 ? `${(s.median / 1000).toFixed(1)} s` : `${s.median.toFixed(s.median < 10 ? 2 : 1)} ms`;

@@ -23,6 +23,16 @@ export const stat = (ms: number[]): Stat => {
 
 export type Workload = 'forward' | 'full' | 'lora' | 'evalCold' | 'eval' | 'experiment';
 
+/** The report's rows: workload, label, nominal FLOPs (null: no rate). */
+export const ROWS: [Workload, string, number | null][] = [
+  ['forward', 'forward, 128 images', FLOP.forward],
+  ['full', 'full training step (batch 128)', FLOP.full],
+  ['lora', 'LoRA step, r 1 (batch 128)', FLOP.lora],
+  ['evalCold', 'evaluate 10k test images', FLOP.eval],
+  ['eval', 'evaluate 10k, first layer cached', FLOP.eval],
+  ['experiment', 'whole reference experiment', null],
+];
+
 export interface BenchResult {
   ok: boolean;
   error?: string;

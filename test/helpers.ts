@@ -4,7 +4,7 @@ import type { Buf, Kernels } from '../src/engine/kernels.js';
 import { ReferenceKernels } from '../src/engine/reference-kernels.js';
 import { WasmKernels } from '../src/engine/wasm-kernels.js';
 import { compileKernels, supportsRelaxedSimd } from '../src/engine/wasm-loader.js';
-import { uniform } from '../src/engine/rng.js';
+import { bits, dropoutThreshold, uniform } from '../src/engine/rng.js';
 
 export interface KernelSetCase {
   name: string;
@@ -146,4 +146,43 @@ export function checkAdam(k: Kernels, label: string, sizes: number[], ulps: numb
     for (const b of bufs) k.free(b);
   }
   return worst;
+}
+
+/**
+ * ReLU+dropout forward and backward of `k` against the reference, exact (one comparison and one
+ * f32 multiplication per element; the mask is the project's PRNG in every set), the dropped
+ * fraction of positive inputs within 4 sigma of p, and threshold 0 = plain ReLU. Throws on a
+ * mismatch.
+ */
+export function checkReluDropout(k: Kernels, label: string): void {
+  const r = reference64();
+  for (const n of [1, 3, 4, 7, 1000, 100_003]) {
+    const x = randomFloats(n, 77 + n);
+    const key = bits(5, n), p = 0.3, thr = dropoutThreshold(p), scale = Math.fround(1 / (1 - p));
+    const xb = put(k, x);
+    k.reluDropoutForward(xb, n, key, thr, scale);
+    const got = k.read(xb);
+    const rb = put(r, x);
+    r.reluDropoutForward(rb, n, key, thr, scale);
+    if (report(`${label} reluDropoutForward n=${n}`, got, Float32Array.from(r.raw(rb))) !== 0) throw new Error(`${label} reluDropoutForward n=${n} differs from the reference`);
+    if (n > 100_000) {
+      let pos = 0, dropped = 0;
+      for (let i = 0; i < n; i++) if (x[i] > 0) { pos++; if (got[i] === 0) dropped++; }
+      const sigma = Math.sqrt(p * (1 - p) / pos);
+      if (Math.abs(dropped / pos - p) >= 4 * sigma) throw new Error(`${label}: dropped ${dropped} of ${pos} positive inputs, expected a fraction ${p}`);
+    }
+    // Backward through the same output.
+    const g = randomFloats(n, 99 + n);
+    const gb = put(k, g);
+    k.reluDropoutBackward(gb, xb, n, scale);
+    const rg = put(r, g);
+    r.reluDropoutBackward(rg, put(r, got), n, scale);
+    if (report(`${label} reluDropoutBackward n=${n}`, k.read(gb), Float32Array.from(r.raw(rg))) !== 0) throw new Error(`${label} reluDropoutBackward n=${n} differs from the reference`);
+    // threshold 0 = plain ReLU.
+    const pb = put(k, x);
+    k.reluDropoutForward(pb, n, 0, 0, 1);
+    const relu = k.read(pb);
+    for (let i = 0; i < n; i++) if (relu[i] !== (x[i] > 0 ? x[i] : 0)) throw new Error(`${label} plain ReLU: element ${i} is ${relu[i]}`);
+    for (const b of [xb, gb, pb]) k.free(b);
+  }
 }

@@ -9,7 +9,7 @@
 //  - Adam: f32 arithmetic vs f64 then rounded: 4 f32 ulps of the magnitude of the terms added.
 import { describe, expect, it } from 'vitest';
 import { bits, dropoutThreshold, uniform } from '../src/engine/rng.js';
-import { checkAdam, checkGemm, fastKernelSets, put, randomFloats, reference64, report, U } from './helpers.js';
+import { checkAdam, checkGemm, checkReluDropout, fastKernelSets, put, randomFloats, reference64, report, U } from './helpers.js';
 
 
 const SHAPES: [number, number, number][] = [
@@ -66,36 +66,7 @@ for (const set of fastKernelSets()) {
     });
 
     it('reluDropoutForward / reluDropoutBackward: exact, dropout rate p, same mask as the reference', async () => {
-      const k = await set.make();
-      const r = reference64();
-      for (const n of [1, 3, 4, 7, 1000, 100_003]) {
-        const x = randomFloats(n, 77 + n);
-        const key = bits(5, n), p = 0.3, thr = dropoutThreshold(p), scale = Math.fround(1 / (1 - p));
-        const xb = put(k, x);
-        k.reluDropoutForward(xb, n, key, thr, scale);
-        const got = k.read(xb);
-        const rb = put(r, x);
-        r.reluDropoutForward(rb, n, key, thr, scale);
-        expect(report(`${set.name} reluDropoutForward n=${n}`, got, Float32Array.from(r.raw(rb)))).toBe(0);
-        if (n > 100_000) {
-          // Of the positive inputs, a fraction p must be dropped (4-sigma band).
-          let pos = 0, dropped = 0;
-          for (let i = 0; i < n; i++) if (x[i] > 0) { pos++; if (got[i] === 0) dropped++; }
-          const sigma = Math.sqrt(p * (1 - p) / pos);
-          expect(Math.abs(dropped / pos - p)).toBeLessThan(4 * sigma);
-        }
-        // Backward through the same output.
-        const g = randomFloats(n, 99 + n);
-        const gb = put(k, g);
-        k.reluDropoutBackward(gb, xb, n, scale);
-        const rg = put(r, g);
-        r.reluDropoutBackward(rg, put(r, got), n, scale);
-        expect(report(`${set.name} reluDropoutBackward n=${n}`, k.read(gb), Float32Array.from(r.raw(rg)))).toBe(0);
-        // threshold 0 = plain ReLU.
-        const pb = put(k, x);
-        k.reluDropoutForward(pb, n, 0, 0, 1);
-        expect(Array.from(k.read(pb))).toEqual(Array.from(x, (v) => (v > 0 ? v : 0)));
-      }
+      checkReluDropout(await set.make(), set.name);
     });
 
     it('gatherRows: u8 pixels → scaled f32 rows and labels, exact', async () => {

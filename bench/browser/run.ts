@@ -19,7 +19,7 @@ import { dirname, join } from 'node:path';
 import { chromium } from 'playwright-core';
 import { createServer } from 'vite';
 import { CHROMIUM, CHROMIUM_ARGS } from '../../test/browser/chromium.js';
-import { FLOP, type BenchResult, type Stat, type Workload } from '../shared.js';
+import { FLOP, ROWS, type BenchResult, type Stat, type Workload } from '../shared.js';
 
 const argv = process.argv.slice(2);
 const opt = (name: string) => (argv.includes(name) ? argv[argv.indexOf(name) + 1] : undefined);
@@ -76,14 +76,7 @@ if (result.error) {
 // ---- report (same layout as bench/compare.ts) ---------------------------------------------------
 const results = result.results;
 const names = Object.keys(results);
-const rows: [Workload, string, number | null][] = [
-  ['forward', 'forward, 128 images', FLOP.forward],
-  ['full', 'full training step (batch 128)', FLOP.full],
-  ['lora', 'LoRA step, r 1 (batch 128)', FLOP.lora],
-  ['evalCold', 'evaluate 10k test images', FLOP.eval],
-  ['eval', 'evaluate 10k, first layer cached', FLOP.eval],
-  ['experiment', 'whole reference experiment', null],
-];
+const rows = ROWS;
 const PEERS = ['tfjs-wasm', 'tfjs-webgl'];
 const time = (s: Stat) => (s.median >= 10000 ? `${(s.median / 1000).toFixed(1)} s` : `${s.median.toFixed(s.median < 10 ? 2 : 1)} ms`);
 const fmt = (s: Stat | null | undefined, flop: number | null) => {

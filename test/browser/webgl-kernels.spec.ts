@@ -19,7 +19,7 @@ import type { Buf, Kernels } from '../../src/engine/kernels.js';
 import { WebGLKernels } from '../../src/engine/webgl-kernels.js';
 import { bits, dropoutThreshold } from '../../src/engine/rng.js';
 import { Engine } from '../../src/engine/engine.js';
-import { checkAdam, checkGemm, put, randomFloats, reference64, report, U } from '../helpers.js';
+import { checkAdam, checkGemm, checkReluDropout, put, randomFloats, reference64, report, U } from '../helpers.js';
 
 
 const SHAPES: [number, number, number][] = [
@@ -63,28 +63,7 @@ describe('WebGL kernel set vs reference (headless Chromium)', () => {
   });
 
   it('reluDropoutForward / reluDropoutBackward: exact, same mask as the reference', async () => {
-    const k = await webgl();
-    const r = reference64();
-    for (const n of [1, 3, 4, 7, 1000, 100_003]) {
-      const x = randomFloats(n, 77 + n);
-      const key = bits(5, n), p = 0.3, thr = dropoutThreshold(p), scale = Math.fround(1 / (1 - p));
-      const xb = put(k, x);
-      k.reluDropoutForward(xb, n, key, thr, scale);
-      const got = k.read(xb);
-      const rb = put(r, x);
-      r.reluDropoutForward(rb, n, key, thr, scale);
-      expect(report(`webgl reluDropoutForward n=${n}`, got, Float32Array.from(r.raw(rb)))).toBe(0);
-      const g = randomFloats(n, 99 + n);
-      const gb = put(k, g);
-      k.reluDropoutBackward(gb, xb, n, scale);
-      const rg = put(r, g);
-      r.reluDropoutBackward(rg, put(r, got), n, scale);
-      expect(report(`webgl reluDropoutBackward n=${n}`, k.read(gb), Float32Array.from(r.raw(rg)))).toBe(0);
-      const pb = put(k, x);
-      k.reluDropoutForward(pb, n, 0, 0, 1);
-      expect(Array.from(k.read(pb))).toEqual(Array.from(x, (v) => (v > 0 ? v : 0)));
-      for (const b of [xb, gb, pb]) k.free(b);
-    }
+    checkReluDropout(await webgl(), 'webgl');
   });
 
   it('gatherRows, gatherRowsF32, copy, zero, write at an offset: exact', async () => {
